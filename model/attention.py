@@ -1,0 +1,165 @@
+"""Scaled dot-product attention written out by hand, and multi-head attention with a key/value cache."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from model.interventions import SiteIntervention
+from model.recording import AttentionRecorder
+
+
+@dataclass
+class KVCache:
+    """Keys and values already computed for one attention site, each [B, H, T_k, d_k] (None before the first call)."""
+
+    keys: torch.Tensor | None = None
+    values: torch.Tensor | None = None
+
+
+def scaled_dot_product_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    dropout_p: float = 0.0,
+    intervention: SiteIntervention | None = None,
+    keep_stages: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor] | None]:
+    """softmax(Q K^T / sqrt(d_k) + mask) V, step by step.
+
+    q [B, H, T_q, d_k], k and v [B, H, T_k, d_k]; bias broadcastable to [B, H, T_q, T_k], 0 where a key may be
+    attended and -inf where it is masked. Returns (output [B, H, T_q, d_k], weights [B, H, T_q, T_k] before
+    dropout, stages or None). The stages, kept only when asked, are raw_scores, scaled_scores, masked_scores
+    and weights, all [B, H, T_q, T_k].
+    """
+    temperature = intervention.temperature if intervention is not None else 1.0
+    raw_scores = q @ k.transpose(-2, -1)
+    scaled_scores = raw_scores * (1.0 / (math.sqrt(q.size(-1)) * temperature))
+    masked_scores = scaled_scores if bias is None else scaled_scores + bias
+    weights = torch.softmax(masked_scores, dim=-1, dtype=torch.float32).to(q.dtype)
+    if intervention is not None and intervention.uniform:
+        weights = _make_heads_uniform(weights, bias, intervention.uniform)
+    dropped = F.dropout(weights, p=dropout_p, training=True) if dropout_p > 0.0 else weights
+    output = dropped @ v
+    stages = None
+    if keep_stages:
+        stages = {
+            "raw_scores": raw_scores,
+            "scaled_scores": scaled_scores,
+            "masked_scores": masked_scores.expand_as(raw_scores) if bias is not None else masked_scores,
+            "weights": weights,
+        }
+    return output, weights, stages
+
+
+def _make_heads_uniform(weights: torch.Tensor, bias: torch.Tensor | None, heads: tuple[int, ...]) -> torch.Tensor:
+    """Replace the weights of the given heads by the uniform distribution over the keys the mask allows."""
+    if bias is None:
+        allowed = torch.ones_like(weights)
+    else:
+        allowed = torch.isfinite(bias).to(weights.dtype).expand_as(weights)
+    uniform = allowed / allowed.sum(dim=-1, keepdim=True)
+    chosen = torch.zeros(weights.size(1), dtype=torch.bool, device=weights.device)
+    chosen[list(heads)] = True
+    return torch.where(chosen[None, :, None, None], uniform, weights)
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention with W_Q, W_K, W_V stacked in one [3d, d] matrix (as torch's own layout) and W_O.
+
+    Each head h works on its own d_k = d / H slice of the projected queries, keys and values.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, attention_dropout: float) -> None:
+        super().__init__()
+        self.d_model = d_model
+        self.n_heads = n_heads
+        self.d_k = d_model // n_heads
+        self.attention_dropout = attention_dropout
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * d_model, d_model))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * d_model))
+        self.out_proj = nn.Linear(d_model, d_model)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.xavier_uniform_(self.out_proj.weight)
+        nn.init.zeros_(self.out_proj.bias)
+
+    @property
+    def w_q(self) -> torch.Tensor:
+        """W_Q [d, d] (rows are output features, as nn.Linear stores them)."""
+        return self.in_proj_weight[: self.d_model]
+
+    @property
+    def w_k(self) -> torch.Tensor:
+        return self.in_proj_weight[self.d_model : 2 * self.d_model]
+
+    @property
+    def w_v(self) -> torch.Tensor:
+        return self.in_proj_weight[2 * self.d_model :]
+
+    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, T, d] -> [B, H, T, d_k]."""
+        batch, length, _ = x.shape
+        return x.view(batch, length, self.n_heads, self.d_k).transpose(1, 2)
+
+    def _project(
+        self, query: torch.Tensor, memory: torch.Tensor | None, cache: KVCache | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries from `query`; keys and values from `query` (self) or `memory` (cross), reusing the cache."""
+        d = self.d_model
+        if memory is None:
+            q, k, v = F.linear(query, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
+            q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
+            if cache is not None:
+                if cache.keys is not None:
+                    k = torch.cat((cache.keys, k), dim=2)
+                    v = torch.cat((cache.values, v), dim=2)
+                cache.keys, cache.values = k, v
+            return q, k, v
+        q = self._split_heads(F.linear(query, self.in_proj_weight[:d], self.in_proj_bias[:d]))
+        if cache is not None and cache.keys is not None:
+            return q, cache.keys, cache.values
+        k, v = F.linear(memory, self.in_proj_weight[d:], self.in_proj_bias[d:]).chunk(2, dim=-1)
+        k, v = self._split_heads(k), self._split_heads(v)
+        if cache is not None:
+            cache.keys, cache.values = k, v
+        return q, k, v
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        memory: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+        site: str = "",
+        recorder: AttentionRecorder | None = None,
+        intervention: SiteIntervention | None = None,
+    ) -> torch.Tensor:
+        """query [B, T_q, d]; memory [B, T_k, d] for cross-attention, None for self-attention.
+
+        bias: additive mask broadcastable to [B, H, T_q, T_k]. cache: keys and values of earlier calls
+        (self-attention appends to it; cross-attention computes it once). Returns [B, T_q, d].
+        """
+        q, k, v = self._project(query, memory, cache)
+        stage_heads = recorder.stage_heads_at(site) if recorder is not None else ()
+        dropout_p = self.attention_dropout if self.training else 0.0
+        heads_out, weights, stages = scaled_dot_product_attention(
+            q, k, v, bias, dropout_p, intervention, keep_stages=bool(stage_heads)
+        )
+        if intervention is not None and intervention.zeroed:
+            keep = torch.ones(self.n_heads, dtype=heads_out.dtype, device=heads_out.device)
+            keep[list(intervention.zeroed)] = 0.0
+            heads_out = heads_out * keep[None, :, None, None]
+        if recorder is not None:
+            recorder.record_weights(site, weights)
+            for head in stage_heads:
+                head_stages = {name: value[:, head] for name, value in stages.items()}
+                head_stages.update(q=q[:, head], k=k[:, head], v=v[:, head], output=heads_out[:, head])
+                recorder.record_stages(site, head, head_stages)
+        batch, _, length, _ = heads_out.shape
+        concatenated = heads_out.transpose(1, 2).reshape(batch, length, self.d_model)
+        return self.out_proj(concatenated)

@@ -1,0 +1,38 @@
+"""A per-call collector of attention weights and stages. A value owned by one call, never stored on a module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+STAGE_NAMES = ("q", "k", "v", "raw_scores", "scaled_scores", "masked_scores", "weights", "output")
+
+
+class AttentionRecorder:
+    """Collects, per attention site ('encoder.0.self_attn', ...), what one forward call computed.
+
+    weights[site]: the attention weights [B, H, T_q, T_k], taken before dropout.
+    stages[(site, head)]: for the heads asked for, each stage of scaled dot-product attention:
+      q, k, v [B, T, d_k]; raw_scores, scaled_scores, masked_scores (with -inf), weights [B, T_q, T_k];
+      output [B, T_q, d_k] (the head's weighted sum of values, before W_O).
+    """
+
+    def __init__(self, keep_weights: bool = True, stage_heads: Iterable[tuple[str, int]] = ()) -> None:
+        self.keep_weights = keep_weights
+        heads_by_site: dict[str, set[int]] = {}
+        for site, head in stage_heads:
+            heads_by_site.setdefault(site, set()).add(head)
+        self._stage_heads = {site: tuple(sorted(heads)) for site, heads in heads_by_site.items()}
+        self.weights: dict[str, torch.Tensor] = {}
+        self.stages: dict[tuple[str, int], dict[str, torch.Tensor]] = {}
+
+    def stage_heads_at(self, site: str) -> tuple[int, ...]:
+        return self._stage_heads.get(site, ())
+
+    def record_weights(self, site: str, weights: torch.Tensor) -> None:
+        if self.keep_weights:
+            self.weights[site] = weights.detach().float()
+
+    def record_stages(self, site: str, head: int, stages: dict[str, torch.Tensor]) -> None:
+        self.stages[(site, head)] = {name: stages[name].detach().float() for name in STAGE_NAMES}
