@@ -1,0 +1,197 @@
+"""Decoding benchmark on a random model of shipping size; prints one JSON object to stdout.
+
+    python bench/decode.py [--repeats N] [--quick] [--threads N]
+
+Measures (medians of time.perf_counter over repeated runs, after warm-up):
+  trace_ms_median    trace_sentence of a 20-token source decoded to exactly 20 tokens, all attention kept.
+  cache_speedup      greedy decoding of 40 tokens without the cache / with it (interleaved runs).
+  torch_ratio        teacher-forced 64 x 20 batch: our Transformer.forward / torch.nn.Transformer doing the same work.
+  threads            the trace and cache numbers again under torch.set_num_threads(1) and (2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from model.config import ModelConfig
+from model.decoding import greedy_decode, greedy_decode_uncached
+from model.embeddings import sinusoidal_table
+from model.tracing import trace_sentence
+from model.transformer import Transformer
+
+SEED = 0
+SOURCE_LEN = 20
+TRACE_TOKENS = 20
+GREEDY_TOKENS = 40
+BATCH = 64
+TARGETS = {"trace_ms_median": 40.0, "cache_speedup": 2.0, "torch_ratio": 1.5}
+
+
+class TorchReference(nn.Module):
+    """torch.nn.Transformer wrapped like ours: scaled embedding lookup, sinusoidal positions, tied output projection."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.embedding = nn.Parameter(torch.randn(config.vocab_size, config.d_model) * config.d_model**-0.5)
+        self.register_buffer("table", sinusoidal_table(config.max_len, config.d_model), persistent=False)
+        self.scale = math.sqrt(config.d_model)
+        self.transformer = nn.Transformer(
+            d_model=config.d_model,
+            nhead=config.n_heads,
+            num_encoder_layers=config.n_encoder_layers,
+            num_decoder_layers=config.n_decoder_layers,
+            dim_feedforward=config.d_ff,
+            dropout=config.dropout,
+            batch_first=True,
+        )
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return nn.functional.embedding(ids, self.embedding) * self.scale + self.table[: ids.size(1)]
+
+    def forward(self, source_ids: torch.Tensor, target_ids: torch.Tensor) -> torch.Tensor:
+        length = target_ids.size(1)
+        causal = nn.Transformer.generate_square_subsequent_mask(length, device=target_ids.device)
+        hidden = self.transformer(
+            self.embed(source_ids), self.embed(target_ids), tgt_mask=causal, tgt_is_causal=True
+        )
+        return nn.functional.linear(hidden, self.embedding)
+
+
+def timed_ms(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = fn()
+    return (time.perf_counter() - start) * 1000.0, result
+
+
+def median_ms(fn: Callable[[], Any], repeats: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    return statistics.median(timed_ms(fn)[0] for _ in range(repeats))
+
+
+def interleaved_medians(fns: dict[str, Callable[[], Any]], repeats: int, warmup: int) -> dict[str, float]:
+    """Run the functions side by side, one of each per round, so that load changes hit them alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            times[name].append(timed_ms(fn)[0])
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def random_ids(generator: torch.Generator, shape: tuple[int, ...], vocab_size: int) -> torch.Tensor:
+    """Ordinary token ids (no special tokens 0..3)."""
+    return torch.randint(4, vocab_size, shape, generator=generator)
+
+
+def bench_trace(model: Transformer, source: list[int], repeats: int, warmup: int) -> float:
+    def run() -> None:
+        trace = trace_sentence(model, source, max_new_tokens=TRACE_TOKENS)
+        assert len(trace.output_ids) == TRACE_TOKENS and trace.stop_reason == "max_length", trace.output_ids
+
+    return median_ms(run, repeats, warmup)
+
+
+def bench_cache(model: Transformer, source: torch.Tensor, repeats: int, warmup: int) -> dict[str, float]:
+    cached_ids = greedy_decode(model, source, GREEDY_TOKENS, record=False).output_ids
+    assert len(cached_ids) == GREEDY_TOKENS and cached_ids == greedy_decode_uncached(model, source, GREEDY_TOKENS)
+    medians = interleaved_medians(
+        {
+            "cached": lambda: greedy_decode(model, source, GREEDY_TOKENS, record=False),
+            "uncached": lambda: greedy_decode_uncached(model, source, GREEDY_TOKENS),
+        },
+        repeats,
+        warmup,
+    )
+    return {
+        "cached_ms_median": medians["cached"],
+        "uncached_ms_median": medians["uncached"],
+        "cache_speedup": medians["uncached"] / medians["cached"],
+    }
+
+
+def bench_forward(
+    model: Transformer, reference: TorchReference, source: torch.Tensor, target: torch.Tensor, repeats: int, warmup: int
+) -> dict[str, float]:
+    with torch.inference_mode():
+        assert model(source, target).shape == reference(source, target).shape
+        medians = interleaved_medians(
+            {"ours": lambda: model(source, target), "torch": lambda: reference(source, target)}, repeats, warmup
+        )
+    return {
+        "ours_forward_ms_median": medians["ours"],
+        "torch_forward_ms_median": medians["torch"],
+        "torch_ratio": medians["ours"] / medians["torch"],
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (default 25, quick 5)")
+    parser.add_argument("--quick", action="store_true", help="few repeats and one warm-up: a smoke run")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for the headline numbers")
+    args = parser.parse_args(argv)
+    repeats = args.repeats if args.repeats is not None else (5 if args.quick else 25)
+    warmup = 1 if args.quick else 3
+    headline_threads = args.threads if args.threads is not None else torch.get_num_threads()
+
+    config = ModelConfig()
+    torch.manual_seed(SEED)
+    model = Transformer(config).eval()
+    reference = TorchReference(config).eval()
+    generator = torch.Generator().manual_seed(SEED)
+    source = random_ids(generator, (1, SOURCE_LEN), config.vocab_size)
+    batch_source = random_ids(generator, (BATCH, SOURCE_LEN), config.vocab_size)
+    batch_target = torch.cat(
+        (torch.full((BATCH, 1), config.bos_id), random_ids(generator, (BATCH, SOURCE_LEN - 1), config.vocab_size)), 1
+    )
+    source_list = source[0].tolist()
+
+    threads: dict[str, dict[str, float]] = {}
+    for count in (1, 2):
+        torch.set_num_threads(count)
+        threads[str(count)] = {
+            "trace_ms_median": bench_trace(model, source_list, repeats, warmup),
+            **bench_cache(model, source, repeats, warmup),
+        }
+
+    torch.set_num_threads(headline_threads)
+    result: dict[str, Any] = {
+        "trace_ms_median": bench_trace(model, source_list, repeats, warmup),
+        **bench_cache(model, source, repeats, warmup),
+        **bench_forward(model, reference, batch_source, batch_target, repeats, warmup),
+        "threads": threads,
+        "torch_threads": headline_threads,
+        "torch_version": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "repeats": repeats,
+        "warmup": warmup,
+        "config": {k: getattr(config, k) for k in ("vocab_size", "d_model", "n_heads", "n_encoder_layers", "d_ff")},
+    }
+    result["targets_met"] = {
+        "trace_ms_median": result["trace_ms_median"] <= TARGETS["trace_ms_median"],
+        "cache_speedup": result["cache_speedup"] >= TARGETS["cache_speedup"],
+        "torch_ratio": result["torch_ratio"] <= TARGETS["torch_ratio"],
+    }
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=2))

@@ -1,0 +1,56 @@
+"""Shared fixtures: small random models with fixed seeds, always in eval mode."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from model.config import ModelConfig
+from model.transformer import Transformer
+
+ModelFactory = Callable[..., Transformer]
+
+# The models here are tiny: one thread is as fast, and it keeps timings steady when other work shares the CPU.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> ModelConfig:
+    """vocab 50, d_model 32, 4 heads (d_k 8), 2 + 2 layers, d_ff 64, max_len 64, dropout 0.1."""
+    return ModelConfig(
+        vocab_size=50,
+        d_model=32,
+        n_heads=4,
+        n_encoder_layers=2,
+        n_decoder_layers=2,
+        d_ff=64,
+        dropout=0.1,
+        attention_dropout=0.1,
+        max_len=64,
+    )
+
+
+@pytest.fixture(scope="session")
+def make_model(tiny_config: ModelConfig) -> ModelFactory:
+    """Factory: make_model(seed=0, config=None, **overrides) -> a fresh Transformer in eval mode."""
+
+    def build(seed: int = 0, config: ModelConfig | None = None, **overrides: object) -> Transformer:
+        base = config if config is not None else tiny_config
+        if overrides:
+            base = ModelConfig.from_dict({**base.to_dict(), **overrides})
+        torch.manual_seed(seed)
+        return Transformer(base).eval()
+
+    return build
+
+
+@pytest.fixture
+def tiny_model(make_model: ModelFactory) -> Transformer:
+    """A fresh random tiny model (seed 0), eval mode; tests may modify it."""
+    return make_model(seed=0)
