@@ -8,6 +8,7 @@ the last ones are kept in the run folder, from which a run can resume.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -144,7 +145,14 @@ def build_tokenizer(
     return SubwordTokenizer.load(path)
 
 
-def train(config: TrainConfig, run_dir: Path, out_dir: Path | None, data_directory: Path, command: str) -> None:
+def train(
+    config: TrainConfig,
+    run_dir: Path,
+    out_dir: Path | None,
+    data_directory: Path,
+    command: str,
+    dump_rank_weights: bool = False,
+) -> None:
     if config.threads:
         torch.set_num_threads(config.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -152,9 +160,7 @@ def train(config: TrainConfig, run_dir: Path, out_dir: Path | None, data_directo
     torch.manual_seed(config.seed + ddp.rank)
     run_dir.mkdir(parents=True, exist_ok=True)
     if ddp.is_main:
-        (run_dir / "train_config.json").write_text(
-            __import__("json").dumps(config.to_dict(), indent=2), encoding="utf-8"
-        )
+        (run_dir / "train_config.json").write_text(json.dumps(config.to_dict(), indent=2), encoding="utf-8")
     languages = (config.source_language, config.target_language)
     train_pairs = load_pairs("train", *languages, data_directory)
     val_pairs = load_pairs("val", *languages, data_directory)
@@ -166,6 +172,8 @@ def train(config: TrainConfig, run_dir: Path, out_dir: Path | None, data_directo
     model_config = ModelConfig(**{**config.model, "vocab_size": tokenizer.vocab_size})
     torch.manual_seed(config.seed)  # identical initial weights on every rank
     model = Transformer(model_config).to(device)
+    if ddp.is_main:
+        model_config.save(run_dir / "config.json")
     torch.manual_seed(config.seed + 1000 * (ddp.rank + 1))  # different dropout masks per rank
     train_encoded = encode_pairs(tokenizer, train_pairs)
     val_encoded = encode_pairs(tokenizer, val_pairs)
@@ -227,7 +235,7 @@ def train(config: TrainConfig, run_dir: Path, out_dir: Path | None, data_directo
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
             optimizer.step()
             tokens = int((labels != pad).sum())
-            loss_sum += float(loss) * tokens
+            loss_sum += float(loss.detach()) * tokens
             token_count += tokens
             batches_done += 1
             seconds = time.perf_counter() - epoch_start
@@ -270,8 +278,13 @@ def train(config: TrainConfig, run_dir: Path, out_dir: Path | None, data_directo
         ddp.barrier()
         if out_of_time:
             break
+    if dump_rank_weights:
+        save_file(
+            {k: v.detach().float().contiguous() for k, v in model.state_dict().items()},
+            str(run_dir / f"rank_{ddp.rank}.safetensors"),
+        )
     if ddp.is_main:
-        progress = __import__("json").loads((last_dir / "progress.json").read_text())["progress"]
+        progress = json.loads((last_dir / "progress.json").read_text())["progress"]
         finish(config, run_dir, out_dir, model, tokenizer, val_pairs, progress, data_directory, command, ddp.world)
     ddp.barrier()
     ddp.close()
@@ -344,6 +357,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-train-pairs", type=int)
     parser.add_argument("--max-val-pairs", type=int)
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--dump-rank-weights", action="store_true", help="each process saves its final weights (tests)")
     parser.add_argument("--bf16", choices=("auto", "on", "off"), help="bf16 autocast (auto: where native)")
     return parser.parse_args(argv)
 
@@ -371,7 +385,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    train(config, args.run_dir, args.out, directory, "python -m model.train " + " ".join(sys.argv[1:]))
+    train(
+        config,
+        args.run_dir,
+        args.out,
+        directory,
+        "python -m model.train " + " ".join(sys.argv[1:]),
+        args.dump_rank_weights,
+    )
     return 0
 
 

@@ -16,8 +16,14 @@ from model.tokenizer import SubwordTokenizer
 from model.transformer import Transformer
 
 TINY_MODEL = {
-    "d_model": 64, "n_heads": 4, "n_encoder_layers": 2, "n_decoder_layers": 2, "d_ff": 128, "max_len": 160,
-    "dropout": 0.0, "attention_dropout": 0.0,
+    "d_model": 64,
+    "n_heads": 4,
+    "n_encoder_layers": 2,
+    "n_decoder_layers": 2,
+    "d_ff": 128,
+    "max_len": 160,
+    "dropout": 0.0,
+    "attention_dropout": 0.0,
 }
 
 
@@ -40,7 +46,7 @@ def overfit(model: Transformer, encoded: list[tuple[list[int], list[int]]], step
         loss.backward()
         optimizer.step()
     model.eval()
-    return float(loss)
+    return float(loss.detach())
 
 
 def make_tiny_pretrained(directory: Path, seed: int = 0, steps: int = 120, card: dict | None = None) -> Path:
