@@ -41,7 +41,7 @@ def test_splits_have_the_documented_sizes() -> None:
 
 
 def test_missing_split_file_names_the_path(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="train.en"):
+    with pytest.raises(FileNotFoundError, match=r"train\.en"):
         load_pairs("train", "en", "de", tmp_path)
 
 

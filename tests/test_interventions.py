@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ OTHER_SOURCE = torch.tensor([[7, 7, 30, 4, 19, 25], [12, 44, 9, 0, 0, 0]])
 
 def _all_heads(model: Transformer, kinds: tuple[str, ...] = ATTENTION_KINDS) -> frozenset[HeadRef]:
     config = model.config
-    refs = set()
+    refs: set[HeadRef] = set()
     for kind in kinds:
         layers = config.n_encoder_layers if kind.startswith("encoder") else config.n_decoder_layers
         refs |= {HeadRef(kind, layer, head) for layer in range(layers) for head in range(config.n_heads)}
@@ -28,7 +29,7 @@ def _all_heads(model: Transformer, kinds: tuple[str, ...] = ATTENTION_KINDS) -> 
 
 
 def _run(
-    model: Transformer, interventions: Interventions | None = None, stage_heads=()
+    model: Transformer, interventions: Interventions | None = None, stage_heads: Sequence[tuple[str, int]] = ()
 ) -> tuple[torch.Tensor, AttentionRecorder]:
     recorder = AttentionRecorder(stage_heads=stage_heads)
     with torch.inference_mode():
