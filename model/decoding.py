@@ -23,7 +23,7 @@ class GreedyResult:
     """Outcome of step-by-step greedy decoding of one sentence.
 
     output_ids: the chosen tokens, EOS included when it was chosen. steps: one record per step.
-    logits: float32 [n_steps, V], the next-token logits of each step. stop_reason: STOP_EOS or STOP_LENGTH.
+    logits: float32 [n_steps, V], the next-token logits of each step, -inf at tokens never emitted (<pad>, <s>). stop_reason: STOP_EOS or STOP_LENGTH.
     """
 
     output_ids: list[int]
@@ -31,6 +31,18 @@ class GreedyResult:
     logits: np.ndarray
     stop_reason: str
     encoder_recorder: AttentionRecorder | None
+
+
+def never_emitted(model: Transformer) -> list[int]:
+    """Tokens the decoder must never choose: <pad> (it would read as masked padding) and <s> (only ever input)."""
+    return [model.config.pad_id, model.config.bos_id]
+
+
+def next_token_logits(logits: torch.Tensor, banned: list[int]) -> torch.Tensor:
+    """logits [..., V] as float32 with the banned tokens set to -inf, so argmax and top-k never pick them."""
+    logits = logits.float().clone()
+    logits[..., banned] = float("-inf")
+    return logits
 
 
 def default_max_new_tokens(model: Transformer, source_length: int) -> int:
@@ -76,9 +88,11 @@ def greedy_decode(
     self_sites = [f"decoder.{i}.self_attn" for i in range(config.n_decoder_layers)]
     cross_sites = [f"decoder.{i}.cross_attn" for i in range(config.n_decoder_layers)]
     next_input = torch.tensor([[config.bos_id]], dtype=torch.long, device=source_ids.device)
+    banned = never_emitted(model)
     for step in range(max_new_tokens):
         recorder = AttentionRecorder() if record else None
-        logits = model.decode(next_input, memory, source_bias, cache, recorder, interventions)[0, -1].float()
+        raw = model.decode(next_input, memory, source_bias, cache, recorder, interventions)[0, -1]
+        logits = next_token_logits(raw, banned)
         chosen = int(torch.argmax(logits))
         step_logits.append(logits)
         if recorder is not None:
@@ -130,8 +144,9 @@ def greedy_decode_uncached(
     source_bias = model.source_bias(source_ids)
     memory = model.encode(source_ids, source_bias)
     decoder_input = torch.tensor([[config.bos_id]], dtype=torch.long, device=source_ids.device)
+    banned = never_emitted(model)
     for _ in range(max_new_tokens):
-        logits = model.decode(decoder_input, memory, source_bias)[0, -1]
+        logits = next_token_logits(model.decode(decoder_input, memory, source_bias)[0, -1], banned)
         chosen = int(torch.argmax(logits))
         decoder_input = torch.cat((decoder_input, decoder_input.new_tensor([[chosen]])), dim=1)
         if chosen == config.eos_id:
@@ -158,8 +173,9 @@ def greedy_decode_batch(
     next_input = torch.full((batch, 1), config.bos_id, dtype=torch.long, device=source_ids.device)
     finished = torch.zeros(batch, dtype=torch.bool, device=source_ids.device)
     chosen_columns: list[torch.Tensor] = []
+    banned = never_emitted(model)
     for _ in range(max_new_tokens):
-        logits = model.decode(next_input, memory, source_bias, cache)[:, -1]
+        logits = next_token_logits(model.decode(next_input, memory, source_bias, cache)[:, -1], banned)
         chosen = logits.argmax(dim=-1).masked_fill(finished, config.pad_id)
         chosen_columns.append(chosen)
         finished |= chosen == config.eos_id
