@@ -57,7 +57,8 @@ def tiny_model(make_model: ModelFactory) -> Transformer:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Under ATTN_STRICT_TESTS=1 (set by .ci/run) a skipped test fails the run: CI must not skip browser or data tests."""
+    """Under ATTN_STRICT_TESTS=1 (set by .ci/run) a skipped test fails the run: CI must not skip browser or data
+    tests."""
     import os
 
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
