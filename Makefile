@@ -1,0 +1,39 @@
+# Two entry points for a fresh machine (Python 3.11): `make app` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+
+.PHONY: setup app test lint browser bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# Debian's Chromium drives the browser tests through Playwright (no browser download).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  echo "installing Debian's chromium (needs root)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+app: setup
+	$(VENV)/bin/streamlit run viz_app/app.py --server.port $(PORT)
+
+test: setup browser
+	$(VENV)/bin/ruff check .
+	OMP_NUM_THREADS=1 $(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+bench: setup
+	$(PY) bench/decode.py
+	$(PY) bench/load.py
+	$(PY) bench/app.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts

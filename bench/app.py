@@ -1,0 +1,180 @@
+"""App benchmark: server-side rerun time, browser render time, and server memory after many sentences.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/app.py [--models-dir DIR] [--reruns 10] [--renders 5] [--sentences 100]
+
+Prints one JSON object. Without --models-dir: the repo's pretrained/ when it holds models, else a tiny model made in
+a temporary folder (tests/tiny_models.py, about 10 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from viz_app.settings import DEFAULT_MODELS_DIR, MODELS_DIR_ENV, available_models  # noqa: E402
+
+WORDS = (
+    "man woman dog child girl boy street red blue green running walking sitting standing ball water park city "
+    "bike shirt hat young old small big two three group people playing looking holding near front building"
+).split()
+
+RSS_CODE = r"""
+import json, random, sys, time
+sys.path.insert(0, {root!r})
+from viz_app import resources
+from viz_app.settings import available_models
+from pathlib import Path
+resources.configure_torch()
+models = Path({models!r})
+rng = random.Random(1)
+words = {words!r}
+start = time.perf_counter()
+names = available_models(models)
+for name in names:
+    path = str(models / name)
+    resources.model_info(path)
+    resources.embedding_projection(path)
+count = 0
+for i in range({sentences}):
+    text = " ".join(rng.choice(words) for _ in range(15)).capitalize() + "."
+    for name in names:
+        resources.get_trace(str(models / name), text)
+        count += 1
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+print(json.dumps({{"rss_mb": int(status["VmRSS"].split()[0]) / 1024, "hwm_mb": int(status["VmHWM"].split()[0]) / 1024,
+                   "traces": count, "models": names, "seconds": time.perf_counter() - start}}))
+"""
+
+
+def sentence(index: int, length: int = 15) -> str:
+    import random
+
+    rng = random.Random(1000 + index)
+    return "A " + " ".join(rng.choice(WORDS) for _ in range(length - 1)) + "."
+
+
+def default_models_dir(scratch: Path) -> Path:
+    if available_models(DEFAULT_MODELS_DIR):
+        return DEFAULT_MODELS_DIR
+    from app_helpers import build_models_dir
+
+    return build_models_dir(scratch)
+
+
+def bench_reruns(count: int) -> list[float]:
+    """AppTest on the attention page: time at.run() after typing a new 15-word sentence."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "viz_app" / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("views/attention.py")
+    at.run()
+    for warm in range(2):
+        at.text_area(key="sentence").set_value(sentence(-1 - warm))
+        at.run()
+    times = []
+    for i in range(count):
+        at.text_area(key="sentence").set_value(sentence(i))
+        start = time.perf_counter()
+        at.run()
+        times.append((time.perf_counter() - start) * 1000)
+        if at.exception:
+            raise RuntimeError(f"the attention page failed: {at.exception[0].value}")
+    return times
+
+
+def bench_browser(models: Path, count: int) -> tuple[list[float], int]:
+    """Seconds from page.goto(/attention) until every plotly chart of the page is drawn; fresh page each time."""
+    from app_helpers import launch_chromium, streamlit_server, wait_charts_settled
+    from playwright.sync_api import sync_playwright
+
+    times, expected = [], 0
+    with streamlit_server(models) as base_url, sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            for i in range(count + 1):  # the first load warms the server's caches and is not counted
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                start = time.perf_counter()
+                page.goto(f"{base_url}/attention")
+                drawn = wait_charts_settled(page, expected=expected or None, quiet_s=0.3)
+                elapsed = time.perf_counter() - start - 0.3  # minus the quiet period that proves it settled
+                if i == 0:
+                    expected = drawn
+                else:
+                    times.append(elapsed)
+                page.close()
+        finally:
+            browser.close()
+    return times, expected
+
+
+def bench_rss(models: Path, sentences: int) -> dict:
+    code = RSS_CODE.format(root=str(ROOT), models=str(models), words=WORDS, sentences=sentences)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models-dir", type=Path, default=None)
+    parser.add_argument("--reruns", type=int, default=10)
+    parser.add_argument("--renders", type=int, default=5)
+    parser.add_argument("--sentences", type=int, default=100)
+    parser.add_argument("--skip-browser", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        models = args.models_dir or default_models_dir(Path(scratch))
+        os.environ[MODELS_DIR_ENV] = str(models)
+        names = available_models(models)
+        if not names:
+            raise SystemExit(f"no model folder in {models}")
+        reruns = bench_reruns(args.reruns)
+        report: dict = {
+            "models_dir": str(models),
+            "models": names,
+            "page_model": names[0],
+            "rerun_ms_median": round(statistics.median(reruns), 1),
+            "rerun_ms_min": round(min(reruns), 1),
+            "rerun_ms_max": round(max(reruns), 1),
+            "rerun_method": "AppTest, attention page, new 15-word sentence per run (trace not cached), "
+            f"median of {len(reruns)} after 2 warm-ups",
+        }
+        if not args.skip_browser:
+            renders, charts = bench_browser(models, args.renders)
+            report.update(
+                browser_render_s_median=round(statistics.median(renders), 3),
+                browser_render_s_max=round(max(renders), 3),
+                browser_charts=charts,
+                browser_method="Playwright + /usr/bin/chromium 1400x900, fresh page per load: goto(/attention) "
+                f"until the .js-plotly-plot count stops growing at {charts}; median of {len(renders)} after a warm-up",
+            )
+        rss = bench_rss(models, args.sentences)
+        report.update(
+            rss_mb=round(rss["rss_mb"], 1),
+            peak_rss_mb=round(rss["hwm_mb"], 1),
+            rss_method="subprocess importing viz_app.resources (the server's cached functions, outside a server): "
+            f"every model loaded and projected, then {args.sentences} different 15-word sentences traced on each "
+            f"model ({rss['traces']} traces), VmRSS from /proc/self/status",
+            python=platform.python_version(),
+            cpu_count=os.cpu_count(),
+            omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
+        )
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""Shared helpers for the app tests: a models folder with one tiny model, and a streamlit server to drive."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tiny_models import make_tiny_pretrained  # noqa: E402
+
+APP_PATH = ROOT / "viz_app" / "app.py"
+STREAMLIT = ROOT / ".venv" / "bin" / "streamlit"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TINY_MODEL_NAME = "tiny-en-de"
+# Page file stem -> URL path given by st.navigation (the default page is served at "/").
+PAGES = {
+    "translate": "",
+    "embeddings": "embeddings",
+    "positional": "positional",
+    "attention": "attention",
+    "decoding": "decoding",
+}
+
+
+def build_models_dir(root: Path) -> Path:
+    """root/models/tiny-en-de: a models folder holding one tiny English -> German model."""
+    models = root / "models"
+    make_tiny_pretrained(models / TINY_MODEL_NAME)
+    return models
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A tmp models folder with one tiny model; ATTN_MODELS_DIR points at it for the whole session."""
+    from viz_app.settings import MODELS_DIR_ENV
+
+    directory = build_models_dir(tmp_path_factory.mktemp("app"))
+    previous = os.environ.get(MODELS_DIR_ENV)
+    os.environ[MODELS_DIR_ENV] = str(directory)
+    yield directory
+    if previous is None:
+        os.environ.pop(MODELS_DIR_ENV, None)
+    else:
+        os.environ[MODELS_DIR_ENV] = previous
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(base_url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited early with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not answer {base_url}/_stcore/health within {timeout:.0f} s")
+
+
+@contextmanager
+def streamlit_server(models: Path, log_path: Path | None = None) -> Iterator[str]:
+    """Run `streamlit run viz_app/app.py` headless on a free port; yields the base URL; stops it by its pid."""
+    from viz_app.settings import MODELS_DIR_ENV
+
+    port = free_port()
+    env = {**os.environ, MODELS_DIR_ENV: str(models), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    command = [
+        str(STREAMLIT),
+        "run",
+        str(APP_PATH),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base_url, process)
+        yield base_url
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        if log_path:
+            log.close()  # type: ignore[union-attr]
+
+
+def launch_chromium(playwright):  # type: ignore[no-untyped-def]
+    """Debian's Chromium through Playwright; a missing browser is an error, never a skip."""
+    if not CHROMIUM.exists():
+        raise FileNotFoundError(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests")
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+def wait_for_app(page, timeout_ms: int = 60_000) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the script run is over: the app's status widget no longer says it is running."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
+    page.wait_for_function(
+        """() => {
+            const app = document.querySelector('[data-testid="stApp"]');
+            return app && app.getAttribute('data-test-script-state') !== 'running'
+                && !document.querySelector('[data-testid="stSkeleton"]');
+        }""",
+        timeout=timeout_ms,
+    )
+
+
+def wait_charts_settled(page, expected: int | None = None, timeout_s: float = 60.0, quiet_s: float = 0.5) -> int:  # type: ignore[no-untyped-def]
+    """Wait until the count of drawn plotly charts stops growing (and reaches `expected` when given)."""
+    deadline = time.monotonic() + timeout_s
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = page.locator(".js-plotly-plot .main-svg").count()
+        drawn = page.locator(".js-plotly-plot").count()
+        if count != last:
+            last, since = count, time.monotonic()
+        elif (expected is None or drawn >= expected) and count > 0 and time.monotonic() - since >= quiet_s:
+            return drawn
+        time.sleep(0.05)
+    raise TimeoutError(f"charts did not settle: {last} plot svgs drawn, expected {expected}")

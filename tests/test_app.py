@@ -1,0 +1,187 @@
+"""The Streamlit app, run headless by AppTest on a tiny model: every page, odd sentences, and the widgets."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from app_helpers import APP_PATH, PAGES, TINY_MODEL_NAME, models_dir  # noqa: F401  (models_dir is a fixture)
+from streamlit.testing.v1 import AppTest
+
+from model.checkpoint import load_pretrained
+from model.pipeline import MAX_INPUT_CHARS, Translator
+
+MARKUP = "<b>hi</b> <script>alert(1)</script> 🙂"
+NORMAL = "A brown dog is running through the grass with a ball in its mouth."
+CHART_PAGES = ("translate", "embeddings", "positional", "attention", "decoding")
+RAW_MARKUP = re.compile(r"(?<!\\)<\s*/?\s*(b|script)\b", re.IGNORECASE)  # an unescaped tag
+
+
+def new_app() -> AppTest:
+    at = AppTest.from_file(str(APP_PATH), default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def set_sentence(at: AppTest, text: str) -> AppTest:
+    at.text_area(key="sentence").set_value(text).run()
+    return at
+
+
+def open_page(at: AppTest, page: str) -> AppTest:
+    at.switch_page(f"views/{page}.py")
+    at.run()
+    return at
+
+
+def chart_specs(at: AppTest) -> list[dict]:
+    return [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
+
+
+def chart_titles(at: AppTest) -> list[str]:
+    return [spec["layout"].get("title", {}).get("text", "") for spec in chart_specs(at)]
+
+
+def assert_clean(at: AppTest, page: str) -> None:
+    assert not at.exception, f"{page}: {[e.value for e in at.exception]}"
+    assert not at.error, f"{page}: {[e.value for e in at.error]}"
+
+
+def messages(at: AppTest) -> str:
+    return " ".join(str(m.value) for m in [*at.info, *at.warning])
+
+
+@pytest.fixture(scope="module")
+def sentence_limits(models_dir: Path) -> tuple[str, str]:  # noqa: F811
+    """(longest sentence the tiny model takes, the same plus one word), built from repeated words."""
+    translator = Translator(load_pretrained(models_dir / TINY_MODEL_NAME))
+    words = ["dog"]
+    while True:
+        longer = [*words, "dog"]
+        if len(translator.tokenizer.encode(" ".join(longer))) > translator.max_source_tokens:
+            break
+        words = longer
+    at_limit, over = " ".join(words), " ".join([*words, "dog"])
+    assert len(translator.source_ids(at_limit)) >= translator.max_source_tokens - 2
+    assert len(at_limit) <= MAX_INPUT_CHARS
+    return at_limit, over
+
+
+def test_app_opens_on_the_tiny_model(models_dir: Path) -> None:  # noqa: F811
+    at = new_app()
+    assert at.selectbox(key="model").value == TINY_MODEL_NAME
+    assert at.text_area(key="sentence").value  # an example sentence is filled in
+    assert_clean(at, "translate")
+    assert chart_specs(at)
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_runs_on_a_normal_sentence(models_dir: Path, page: str) -> None:  # noqa: F811
+    at = set_sentence(new_app(), NORMAL)
+    open_page(at, page)
+    assert_clean(at, page)
+    assert at.title, f"{page} has no title"
+    if page in CHART_PAGES:
+        titles = chart_titles(at)
+        assert titles and all(titles), f"{page}: charts without titles {titles}"
+
+
+def test_empty_sentence_shows_a_notice_on_every_page(models_dir: Path) -> None:  # noqa: F811
+    at = set_sentence(new_app(), "   ")
+    for page in PAGES:
+        open_page(at, page)
+        assert_clean(at, page)
+        assert "empty" in messages(at), f"{page}: {messages(at)!r}"
+
+
+def test_longest_sentence_runs_and_one_word_more_is_refused(
+    models_dir: Path,  # noqa: F811
+    sentence_limits: tuple[str, str],
+) -> None:
+    at_limit, over = sentence_limits
+    at = set_sentence(new_app(), at_limit)
+    for page in PAGES:
+        open_page(at, page)
+        assert_clean(at, page)
+        assert "tokens" not in messages(at)
+        assert chart_specs(at), f"{page} drew no chart for the longest sentence"
+    set_sentence(at, over)
+    for page in ("translate", "attention", "decoding"):
+        open_page(at, page)
+        assert_clean(at, page)
+        assert re.search(r"has \d+ tokens; this model takes at most \d+", messages(at)), messages(at)
+        assert not chart_specs(at) or page == "embeddings"
+
+
+def test_too_many_characters_are_refused(models_dir: Path) -> None:  # noqa: F811
+    at = set_sentence(new_app(), "a" * (MAX_INPUT_CHARS + 1))
+    assert_clean(at, "translate")
+    assert f"limit is {MAX_INPUT_CHARS:,}" in messages(at)
+
+
+def test_markup_and_emoji_are_shown_as_text_never_as_html(models_dir: Path) -> None:  # noqa: F811
+    at = set_sentence(new_app(), MARKUP)
+    for page in PAGES:
+        open_page(at, page)
+        assert_clean(at, page)
+        assert not at.get("html"), f"{page} renders raw HTML"
+        for element in [*at.markdown, *at.caption, *at.info, *at.warning, *at.success, *at.title, *at.subheader]:
+            assert not getattr(element.proto, "allow_html", False), f"{page}: HTML enabled in {element.value!r}"
+            assert not RAW_MARKUP.search(str(element.value)), f"{page}: unescaped markup in {element.value!r}"
+        for group in at.get("button_group"):
+            for option in group.proto.options:
+                assert not RAW_MARKUP.search(option.content), f"{page}: unescaped markup in chip {option.content!r}"
+        for spec in chart_specs(at):
+            text = json.dumps(spec)
+            assert "<script" not in text and "<b>hi" not in text, f"{page}: unescaped markup in a chart"
+    open_page(at, "translate")
+    chips = [option.content for group in at.get("button_group") for option in group.proto.options]
+    assert any("\\<" in chip for chip in chips)  # '<' shown literally (escaped), e.g. the <s> chip
+    assert at.text_area(key="sentence").value == MARKUP
+
+
+def test_attention_widgets_change_the_charts(models_dir: Path) -> None:  # noqa: F811
+    at = open_page(set_sentence(new_app(), NORMAL), "attention")
+    titles = chart_titles(at)
+    assert titles[0].startswith("Encoder self-attention, layer 0")
+    at.radio(key="att_kind").set_value("decoder.cross_attn").run()
+    assert_clean(at, "attention")
+    assert chart_titles(at)[0].startswith("Cross-attention, layer 0")
+    at.selectbox(key="att_layer").set_value(1).run()
+    assert_clean(at, "attention")
+    titles = chart_titles(at)
+    assert titles[0] == "Cross-attention, layer 1: every head"
+    assert "Mean over the heads of layer 1" in titles
+    at.selectbox(key="att_head").set_value(2).run()
+    assert any(s.value.startswith("Layer 1, head 2") for s in at.subheader)
+    at.multiselect(key="att_zero").set_value([("decoder.cross_attn", 0, 0)]).run()
+    assert_clean(at, "attention")
+    assert "Interventions are on" in " ".join(m.value for m in at.markdown)
+
+
+def test_decoding_slider_moves_through_the_steps(models_dir: Path) -> None:  # noqa: F811
+    at = open_page(set_sentence(new_app(), NORMAL), "decoding")
+    assert_clean(at, "decoding")
+    slider = at.slider(key="dec_step")
+    last = int(slider.max)
+    assert last >= 2
+
+    def prefix_group():  # type: ignore[no-untyped-def]
+        return next(g for g in at.get("button_group") if g.proto.label.startswith("Decoder input at step"))
+
+    assert prefix_group().proto.label.startswith("Decoder input at step 0")
+    assert len(prefix_group().proto.options) == 1  # just <s>
+    slider.set_value(2).run()
+    assert_clean(at, "decoding")
+    assert prefix_group().proto.label.startswith("Decoder input at step 2")
+    assert len(prefix_group().proto.options) == 3
+    assert any("Step 2" in title for title in chart_titles(at))
+    at.slider(key="dec_step").set_value(last).run()
+    assert_clean(at, "decoding")
+    assert prefix_group().proto.label.startswith(f"Decoder input at step {last}")
+    output = next(g for g in at.get("button_group") if g.proto.label.startswith("Generated up to step"))
+    assert len(output.proto.options) == last + 1
+    assert at.success or at.warning  # end token reached, or the length limit

@@ -1,0 +1,1 @@
+"""Pure figure functions: numpy arrays and labels in, plotly Figures out. No torch, no streamlit."""

@@ -1,0 +1,161 @@
+"""Everything cached: one Translator per model folder per server, one trace per (model, sentence, options).
+
+Returns numpy values (the Trace is a frozen dataclass of numpy arrays); the pages never touch torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+from model.checkpoint import load_pretrained
+from model.embeddings import sinusoidal_table
+from model.interventions import ATTENTION_KINDS, HeadRef, Interventions
+from model.pipeline import Translator
+from model.trace import Trace
+from viz_app.analysis import Projection, nearest_neighbours, pca_2d
+from viz_app.settings import TRACE_TOP_K, language_pair
+
+HeadKey = tuple[str, int, int]  # (kind, layer, head), a hashable HeadRef
+
+
+def configure_torch() -> None:
+    """One thread: batch-1 decoding is fastest that way, and it stays fast when other work shares the CPU."""
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the pages need to know about a model, as plain values."""
+
+    name: str
+    path: str
+    source_language: str
+    target_language: str
+    d_model: int
+    n_heads: int
+    d_k: int
+    n_encoder_layers: int
+    n_decoder_layers: int
+    vocab_size: int
+    max_len: int
+    max_source_tokens: int
+    special_ids: tuple[int, ...]
+    bos_id: int
+    eos_id: int
+
+    def is_special(self, token_id: int) -> bool:
+        return token_id in self.special_ids
+
+    def layers(self, kind: str) -> int:
+        return self.n_encoder_layers if kind.startswith("encoder") else self.n_decoder_layers
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def load_translator(path: str) -> Translator:
+    """The model and tokenizer of one folder, loaded once per server; raises ModelLoadError for a bad folder."""
+    configure_torch()
+    return Translator(load_pretrained(path))
+
+
+def model_info(path: str) -> ModelInfo:
+    translator = load_translator(path)
+    config = translator.model.config
+    source, target = language_pair(Path(path).name, translator.pretrained.card)
+    return ModelInfo(
+        name=Path(path).name,
+        path=path,
+        source_language=source,
+        target_language=target,
+        d_model=config.d_model,
+        n_heads=config.n_heads,
+        d_k=config.d_k,
+        n_encoder_layers=config.n_encoder_layers,
+        n_decoder_layers=config.n_decoder_layers,
+        vocab_size=config.vocab_size,
+        max_len=config.max_len,
+        max_source_tokens=translator.max_source_tokens,
+        special_ids=(config.pad_id, config.unk_id, config.bos_id, config.eos_id),
+        bos_id=config.bos_id,
+        eos_id=config.eos_id,
+    )
+
+
+def check_sentence(path: str, text: str) -> list[int]:
+    """The encoder input ids; raises InputError with a plain message for text the model cannot take."""
+    return load_translator(path).source_ids(text)
+
+
+def all_heads(info: ModelInfo) -> list[HeadRef]:
+    """Every head of every attention site, so one trace serves every page and every choice of head."""
+    return [
+        HeadRef(kind, layer, head)
+        for kind in ATTENTION_KINDS
+        for layer in range(info.layers(kind))
+        for head in range(info.n_heads)
+    ]
+
+
+@st.cache_data(max_entries=64, max_size="160MB", show_spinner="Running the model on the sentence…")
+def get_trace(
+    path: str,
+    text: str,
+    zero_heads: tuple[HeadKey, ...] = (),
+    uniform_heads: tuple[HeadKey, ...] = (),
+    temperature: float = 1.0,
+) -> Trace:
+    """Greedy translation of `text` with everything recorded, stages of every head included.
+
+    zero_heads / uniform_heads / temperature: interventions for this call only (the shared model is untouched).
+    """
+    translator = load_translator(path)
+    interventions = Interventions(
+        zero_heads=frozenset(HeadRef(*key) for key in zero_heads),
+        uniform_heads=frozenset(HeadRef(*key) for key in uniform_heads),
+        temperature=temperature,
+    )
+    return translator.trace(
+        text,
+        top_k=TRACE_TOP_K,
+        stage_heads=all_heads(model_info(path)),
+        interventions=None if interventions.is_identity else interventions,
+    )
+
+
+@st.cache_resource(show_spinner=False)
+def embedding_table(path: str) -> np.ndarray:
+    """The model's embedding matrix E [V, d] as stored (lookups multiply it by sqrt(d_model)); read-only."""
+    table = load_translator(path).model.embedding.weight.detach().float().numpy().copy()
+    table.setflags(write=False)
+    return table
+
+
+@st.cache_data(show_spinner="Projecting the vocabulary…")
+def vocabulary(path: str) -> tuple[str, ...]:
+    """Every token of the model's vocabulary as shown in the app, index = id."""
+    tokenizer = load_translator(path).tokenizer
+    return tuple(tokenizer.token_text(i) for i in range(tokenizer.vocab_size))
+
+
+@st.cache_data(show_spinner="Projecting the vocabulary…")
+def embedding_projection(path: str) -> Projection:
+    """PCA of the whole embedding table to 2-D: coords [V, 2], computed once per model."""
+    return pca_2d(embedding_table(path))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def neighbours(path: str, token_id: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """The k vocabulary entries closest (cosine) to one token, padding left out: (ids [k], similarities [k])."""
+    pad_id = load_translator(path).model.config.pad_id
+    return nearest_neighbours(embedding_table(path), token_id, k, exclude=(pad_id,))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def positional_table(max_len: int, d_model: int) -> np.ndarray:
+    """The sinusoidal table [max_len, d_model] the model adds to its embeddings."""
+    return sinusoidal_table(max_len, d_model).numpy()

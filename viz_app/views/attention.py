@@ -1,0 +1,233 @@
+"""Attention: every head of a layer, every layer and head, one head stage by stage, and head interventions."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from model.interventions import ATTENTION_KINDS, site_name
+from model.trace import stage_key
+from viz_app import context, resources, sidebar, ui
+from viz_app.analysis import KIND_NAMES, allowed_keys
+from viz_app.figures.attention import head_grid, layer_head_grid, mean_heatmap
+from viz_app.figures.stages import mask_heatmap, scores_heatmap, vectors_heatmap, weights_heatmap
+from viz_app.resources import HeadKey
+
+SHORT_KIND = {"encoder.self_attn": "enc self", "decoder.self_attn": "dec self", "decoder.cross_attn": "cross"}
+TEMPERATURES = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0]
+
+st.title("Attention")
+info = context.model_or_stop()
+
+every_head: list[HeadKey] = [
+    (kind, layer, head)
+    for kind in ATTENTION_KINDS
+    for layer in range(info.layers(kind))
+    for head in range(info.n_heads)
+]
+
+
+def head_name(key: HeadKey) -> str:
+    return f"{SHORT_KIND[key[0]]} · layer {key[1]} · head {key[2]}"
+
+
+with st.sidebar:
+    st.subheader("Attention options")
+    kind = st.radio(
+        "Attention",
+        ATTENTION_KINDS,
+        format_func=lambda k: KIND_NAMES[k].split(" (")[0],
+        key="att_kind",
+        persist_state="session",
+    )
+    layer = st.selectbox("Layer", list(range(info.layers(kind))), key="att_layer", persist_state="session")
+    head = st.selectbox(
+        "Head for the stage-by-stage view", list(range(info.n_heads)), key="att_head", persist_state="session"
+    )
+    with st.expander("Interventions", icon=":material/science:"):
+        zero = st.multiselect(
+            "Switch heads off",
+            every_head,
+            format_func=head_name,
+            key="att_zero",
+            persist_state="session",
+            help="The head's output is replaced by zeros before the output projection W_O.",
+        )
+        uniform = st.multiselect(
+            "Make heads uniform",
+            every_head,
+            format_func=head_name,
+            key="att_uniform",
+            persist_state="session",
+            help="The head spreads its weight evenly over every key the mask allows.",
+        )
+        temperature = st.select_slider(
+            "Attention temperature",
+            TEMPERATURES,
+            value=1.0,
+            key="att_temperature",
+            persist_state="session",
+            help="Every scaled score is divided by this before the softmax: below 1 sharpens, above 1 flattens.",
+        )
+layer = min(layer, info.layers(kind) - 1)
+interventions = {"zero_heads": tuple(zero), "uniform_heads": tuple(uniform), "temperature": float(temperature)}
+active = bool(zero or uniform or temperature != 1.0)
+
+st.markdown(
+    {
+        "encoder.self_attn": "In encoder self-attention every source token asks every source token (itself "
+        "included) what is relevant to it. Queries, keys and values are all projections of the encoder's input.",
+        "decoder.self_attn": "In the decoder's masked self-attention each position looks back at itself and the "
+        "earlier positions of what has been generated so far. A mask hides every later position.",
+        "decoder.cross_attn": "In cross-attention the decoder looks at the source. The queries come from the "
+        "decoder; the keys and values are projections of the encoder's final output, the same for every "
+        "decoder layer.",
+    }[kind]
+)
+
+trace = context.trace_or_stop(info, **interventions)
+if active:
+    baseline = resources.get_trace(info.path, sidebar.current().text)
+    changed = baseline.translation != trace.translation
+    with st.container(border=True):
+        st.markdown("**Interventions are on.** Every chart below shows the model with them applied.")
+        st.markdown("Without them: " + (ui.escape_markdown(baseline.translation) or "(nothing)"))
+        st.markdown("With them: " + (ui.escape_markdown(trace.translation) or "(nothing)"))
+        st.caption(
+            "The translation changed." if changed else "The translation is the same; the attention may still differ."
+        )
+
+query_labels, key_labels = trace.axis_labels(kind)
+weights = trace.attention(kind)  # [L, H, T_q, T_k]
+allowed = allowed_keys(kind, trace.source_padding_mask, trace.causal_mask, len(query_labels))
+kind_name = KIND_NAMES[kind].split(" (")[0]
+masked_note = (
+    " Grey cells above the diagonal are masked: the model added −inf there, so those weights are exactly 0."
+    if kind == "decoder.self_attn"
+    else ""
+)
+
+ui.chart(
+    head_grid(
+        weights[layer], query_labels, key_labels, title=f"{kind_name}, layer {layer}: every head", allowed=allowed
+    ),
+    "Each panel is one head: row = the query token, column = the key token it looks at, and every row adds up "
+    "to 1. Heads of the same layer often specialise, for example one looks at the previous token and another "
+    "at the end of the sentence." + masked_note,
+    key="att_grid",
+)
+ui.chart(
+    mean_heatmap(
+        weights[layer], query_labels, key_labels, title=f"Mean over the heads of layer {layer}", allowed=allowed
+    ),
+    "The plain average of the panels above. It is a convenient summary but hides what single heads do: a sharp "
+    "head averaged with flat ones looks faint here, so read it next to the grid, never instead of it.",
+    key="att_mean",
+)
+ui.chart(
+    layer_head_grid(
+        weights,
+        query_labels,
+        key_labels,
+        title=f"{kind_name}: every layer (rows) and head (columns)",
+        allowed=allowed,
+        selected=(layer, head),
+    ),
+    "The whole attention site at a glance, all on the same 0 to 1 scale; hover a cell for the tokens and the "
+    "exact weight. The orange frame marks the head shown stage by stage below.",
+    key="att_layers",
+)
+
+st.subheader(f"Layer {layer}, head {head}, stage by stage")
+stage = trace.stages[stage_key(site_name(kind, layer), head)]
+d_k = stage.q.shape[1]
+scale_text = f"√d_k = √{d_k} ≈ {np.sqrt(d_k):.3f}"
+source_of_kv = "the encoder's final output" if kind == "decoder.cross_attn" else "the same layer's input"
+st.markdown(
+    f"The layer projects its input with learned matrices W_Q, W_K, W_V ({info.d_model} × {info.d_model}), then "
+    f"splits each projection into {info.n_heads} slices of d_k = {d_k}; head {head} works on its own slice. "
+    f"Queries come from {'the decoder' if kind != 'encoder.self_attn' else 'the source tokens'}, keys and values "
+    f"from {source_of_kv}."
+)
+columns = st.columns(3)
+for column, (name, matrix, labels, what) in zip(
+    columns,
+    (
+        ("Q", stage.q, query_labels, "queries: what each position is looking for"),
+        ("K", stage.k, key_labels, "keys: what each position offers to be found by"),
+        ("V", stage.v, key_labels, "values: what each position hands over when attended"),
+    ),
+    strict=True,
+):
+    with column:
+        ui.chart(
+            vectors_heatmap(matrix, labels, title=f"{name}, head {head} ({matrix.shape[0]} × {d_k})", value_name=name),
+            f"{name} holds the {what}. It is the input multiplied by the learned W_{name} and cut to this head's "
+            f"slice, not the embedding itself.",
+            key=f"att_stage_{name}",
+        )
+
+left, right = st.columns(2)
+with left:
+    ui.chart(
+        scores_heatmap(stage.raw_scores, query_labels, key_labels, title="Q Kᵀ: raw scores"),
+        "Each cell is the dot product of one query row with one key row: large when they point the same way. "
+        "These scores can be any size, positive or negative.",
+        key="att_raw",
+    )
+with right:
+    temperature_note = f" and by the temperature {temperature:g}" if temperature != 1.0 else ""
+    ui.chart(
+        scores_heatmap(stage.scaled_scores, query_labels, key_labels, title=f"Divided by {scale_text}"),
+        f"The same scores divided by the square root of the per-head key size d_k = {d_k} (not of d_model = "
+        f"{info.d_model}){temperature_note}. Without it, long vectors would give huge scores and the softmax "
+        "would put almost all weight on one key.",
+        key="att_scaled",
+    )
+stage_allowed = np.isfinite(stage.masked_scores)
+left, right = st.columns(2)
+with left:
+    ui.chart(
+        mask_heatmap(stage_allowed, query_labels, key_labels, title="The mask added to the scores"),
+        "The mask is added, not multiplied: 0 where a query may see a key, −inf (grey) where it may not. "
+        + (
+            "Here it hides every position after the query's own, so the decoder cannot peek at later tokens."
+            if kind == "decoder.self_attn"
+            else "One sentence has no padding, so nothing is masked here."
+        ),
+        key="att_mask",
+    )
+with right:
+    ui.chart(
+        scores_heatmap(stage.masked_scores, query_labels, key_labels, title="Scaled scores + mask"),
+        "What goes into the softmax. Masked cells hold −inf, not 0: a score of 0 would still get weight, while "
+        "e to the power −inf is exactly 0.",
+        key="att_masked",
+    )
+left, right = st.columns(2)
+with left:
+    row_sums = stage.weights.sum(axis=-1)
+    ui.chart(
+        weights_heatmap(stage.weights, query_labels, key_labels, title="softmax(row): the attention weights"),
+        f"Each row turned into positive weights that add up to 1 (here between {row_sums.min():.6f} and "
+        f"{row_sums.max():.6f}). Masked cells are exactly 0. These are the weights drawn in the grids above.",
+        key="att_weights",
+    )
+with right:
+    ui.chart(
+        vectors_heatmap(stage.output, query_labels, title=f"Weights × V: head {head}'s output", value_name="output"),
+        "Each query's row is the weighted average of the value rows. The outputs of all heads are placed side by "
+        f"side ({info.n_heads} × {d_k} = {info.d_model} numbers) and mixed by the learned W_O.",
+        key="att_output",
+    )
+
+query = len(query_labels) - 1
+key_index = int(np.argmax(stage.weights[query]))
+raw = float(stage.raw_scores[query, key_index])
+scaled = float(stage.scaled_scores[query, key_index])
+st.markdown(
+    f"**One cell followed through:** query {ui.escape_markdown(query_labels[query])} and key "
+    f"{ui.escape_markdown(key_labels[key_index])}: q · k = {raw:.4f}; divided by {scale_text}"
+    f"{' and the temperature' if temperature != 1.0 else ''} gives {scaled:.4f}; the mask adds 0; after the "
+    f"softmax over the row the weight is {float(stage.weights[query, key_index]):.4f}, the largest in that row."
+)
