@@ -23,7 +23,8 @@ class GreedyResult:
     """Outcome of step-by-step greedy decoding of one sentence.
 
     output_ids: the chosen tokens, EOS included when it was chosen. steps: one record per step.
-    logits: float32 [n_steps, V], the next-token logits of each step, -inf at tokens never emitted (<pad>, <s>). stop_reason: STOP_EOS or STOP_LENGTH.
+    logits: float32 [n_steps, V], the next-token logits of each step, -inf at tokens never emitted (<pad>, <s>).
+    stop_reason: STOP_EOS or STOP_LENGTH.
     """
 
     output_ids: list[int]
