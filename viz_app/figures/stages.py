@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from viz_app.figures.common import WEIGHTS, Scale, heatmap_figure, matrix_height, symmetric_scale
+from viz_app.figures.attention import attention_heatmap
+from viz_app.figures.common import Scale, heatmap_figure, matrix_height, symmetric_scale
 
 MASK_SCALE = Scale([[0.0, "#f0f0f0"], [1.0, "#f0f0f0"]], -1.0, 1.0, ".0f")
 
@@ -90,13 +91,4 @@ def weights_heatmap(
     allowed: np.ndarray | None = None,
 ) -> go.Figure:
     """Softmax output [T_q, T_k] on the fixed 0..1 scale; masked cells (weight exactly 0) grey."""
-    return heatmap_figure(
-        weights,
-        query_labels,
-        key_labels,
-        title=title,
-        scale=WEIGHTS,
-        allowed=allowed,
-        row_title="query",
-        col_title="key",
-    )
+    return attention_heatmap(weights, query_labels, key_labels, title=title, allowed=allowed)
