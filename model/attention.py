@@ -15,10 +15,49 @@ from model.recording import AttentionRecorder
 
 @dataclass
 class KVCache:
-    """Keys and values already computed for one attention site, each [B, H, T_k, d_k] (None before the first call)."""
+    """Keys and values already computed for one attention site.
 
-    keys: torch.Tensor | None = None
-    values: torch.Tensor | None = None
+    Self-attention appends each step's new keys and values into buffers [B, H, capacity, d_k] that grow by
+    doubling, so a step writes only its own row instead of copying the whole prefix. Cross-attention stores the
+    encoder's keys and values once. `keys` and `values` are the filled part, [B, H, length, d_k] (None before the
+    first call).
+    """
+
+    key_buffer: torch.Tensor | None = None
+    value_buffer: torch.Tensor | None = None
+    length: int = 0
+
+    @property
+    def keys(self) -> torch.Tensor | None:
+        return None if self.key_buffer is None else self.key_buffer[:, :, : self.length]
+
+    @property
+    def values(self) -> torch.Tensor | None:
+        return None if self.value_buffer is None else self.value_buffer[:, :, : self.length]
+
+    def store(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        """Keep keys and values [B, H, T, d_k] as they are (cross-attention: computed once, never appended to)."""
+        self.key_buffer, self.value_buffer, self.length = keys, values, keys.size(2)
+
+    def append(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add new keys and values [B, H, T_new, d_k]; returns all of them so far, [B, H, length, d_k]."""
+        new_length = self.length + keys.size(2)
+        if self.key_buffer is None or self.value_buffer is None or new_length > self.key_buffer.size(2):
+            self._grow(keys, max(2 * new_length, 32))
+        assert self.key_buffer is not None and self.value_buffer is not None
+        self.key_buffer[:, :, self.length : new_length] = keys
+        self.value_buffer[:, :, self.length : new_length] = values
+        self.length = new_length
+        return self.key_buffer[:, :, :new_length], self.value_buffer[:, :, :new_length]
+
+    def _grow(self, like: torch.Tensor, capacity: int) -> None:
+        batch, heads, _, d_k = like.shape
+        key_buffer = like.new_empty(batch, heads, capacity, d_k)
+        value_buffer = like.new_empty(batch, heads, capacity, d_k)
+        if self.key_buffer is not None and self.value_buffer is not None and self.length:
+            key_buffer[:, :, : self.length] = self.key_buffer[:, :, : self.length]
+            value_buffer[:, :, : self.length] = self.value_buffer[:, :, : self.length]
+        self.key_buffer, self.value_buffer = key_buffer, value_buffer
 
 
 def scaled_dot_product_attention(
@@ -38,14 +77,17 @@ def scaled_dot_product_attention(
     and weights, all [B, H, T_q, T_k].
     """
     temperature = intervention.temperature if intervention is not None else 1.0
-    raw_scores = q @ k.transpose(-2, -1)
+    raw_scores = _per_head_matmul(q, k.transpose(-2, -1))
     scaled_scores = raw_scores * (1.0 / (math.sqrt(q.size(-1)) * temperature))
     masked_scores = scaled_scores if bias is None else scaled_scores + bias
-    weights = torch.softmax(masked_scores, dim=-1, dtype=torch.float32).to(q.dtype)
+    if masked_scores.dtype == torch.float32:
+        weights = torch.softmax(masked_scores, dim=-1)
+    else:  # half precision: the softmax itself in float32
+        weights = torch.softmax(masked_scores, dim=-1, dtype=torch.float32).to(q.dtype)
     if intervention is not None and intervention.uniform:
         weights = _make_heads_uniform(weights, bias, intervention.uniform)
     dropped = F.dropout(weights, p=dropout_p, training=True) if dropout_p > 0.0 else weights
-    output = dropped @ v
+    output = _per_head_matmul(dropped, v)
     stages = None
     if keep_stages:
         stages = {
@@ -55,6 +97,15 @@ def scaled_dot_product_attention(
             "weights": weights,
         }
     return output, weights, stages
+
+
+def _per_head_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a [B, H, n, m] @ b [B, H, m, p] -> [B, H, n, p] as one bmm (torch.matmul on 4-D tensors adds a dozen
+    bookkeeping calls, which show in one-token decoding steps)."""
+    batch, heads = a.shape[:2]
+    return torch.bmm(a.reshape(batch * heads, *a.shape[2:]), b.reshape(batch * heads, *b.shape[2:])).view(
+        batch, heads, a.size(2), b.size(3)
+    )
 
 
 def _make_heads_uniform(weights: torch.Tensor, bias: torch.Tensor | None, heads: tuple[int, ...]) -> torch.Tensor:
@@ -112,21 +163,19 @@ class MultiHeadAttention(nn.Module):
         """Queries from `query`; keys and values from `query` (self) or `memory` (cross), reusing the cache."""
         d = self.d_model
         if memory is None:
-            q, k, v = F.linear(query, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
-            q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
+            batch, length, _ = query.shape
+            projected = F.linear(query, self.in_proj_weight, self.in_proj_bias)
+            q, k, v = projected.view(batch, length, 3, self.n_heads, self.d_k).permute(2, 0, 3, 1, 4).unbind(0)
             if cache is not None:
-                if cache.keys is not None:
-                    k = torch.cat((cache.keys, k), dim=2)
-                    v = torch.cat((cache.values, v), dim=2)
-                cache.keys, cache.values = k, v
+                k, v = cache.append(k, v)
             return q, k, v
         q = self._split_heads(F.linear(query, self.in_proj_weight[:d], self.in_proj_bias[:d]))
-        if cache is not None and cache.keys is not None:
+        if cache is not None and cache.keys is not None and cache.values is not None:
             return q, cache.keys, cache.values
         k, v = F.linear(memory, self.in_proj_weight[d:], self.in_proj_bias[d:]).chunk(2, dim=-1)
         k, v = self._split_heads(k), self._split_heads(v)
         if cache is not None:
-            cache.keys, cache.values = k, v
+            cache.store(k, v)
         return q, k, v
 
     def forward(

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from model.attention import KVCache, MultiHeadAttention
 from model.config import ModelConfig
 from model.interventions import Interventions
 from model.recording import AttentionRecorder
+
+
+def dropout_in_training(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Dropout while training; in evaluation x itself, with no call at all (one-token decoding steps are short
+    enough that per-call overhead shows)."""
+    return F.dropout(x, p, True) if training and p > 0.0 else x
 
 
 class FeedForward(nn.Module):
@@ -18,10 +25,10 @@ class FeedForward(nn.Module):
         super().__init__()
         self.expand = nn.Linear(d_model, d_ff)
         self.contract = nn.Linear(d_ff, d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout_p = dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.contract(self.dropout(torch.relu(self.expand(x))))
+        return self.contract(dropout_in_training(torch.relu(self.expand(x)), self.dropout_p, self.training))
 
 
 class Residual(nn.Module):
@@ -30,15 +37,19 @@ class Residual(nn.Module):
     def __init__(self, d_model: int, dropout: float, norm_placement: str, eps: float) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(d_model, eps=eps)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout_p = dropout
         self.pre_norm = norm_placement == "pre"
 
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        norm = self.norm
+        return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+
     def sublayer_input(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(x) if self.pre_norm else x
+        return self._normalise(x) if self.pre_norm else x
 
     def combine(self, x: torch.Tensor, sublayer_output: torch.Tensor) -> torch.Tensor:
-        summed = x + self.dropout(sublayer_output)
-        return summed if self.pre_norm else self.norm(summed)
+        summed = x + dropout_in_training(sublayer_output, self.dropout_p, self.training)
+        return summed if self.pre_norm else self._normalise(summed)
 
 
 class EncoderLayer(nn.Module):

@@ -302,16 +302,18 @@ def finish(
     command: str,
     world: int,
 ) -> None:
-    """Choose between the best epoch and the average of the last ones on validation BLEU, then export."""
+    """Choose on validation BLEU between the best epoch and averages of the last 2..N epochs, then export."""
     model.eval()
     candidates: dict[str, tuple[dict[str, torch.Tensor], float]] = {}
     if (run_dir / "best.safetensors").exists():
         candidates["best_epoch"] = (load_file(str(run_dir / "best.safetensors")), progress.get("best_bleu", -1.0))
     recent = sorted((run_dir / "epochs").glob("epoch_*.safetensors"))[-config.average_last :]
-    if config.average_last > 1 and len(recent) > 1:
-        averaged = average_weights(recent)
+    if config.average_last < 2:
+        recent = []
+    for window in range(2, len(recent) + 1):
+        averaged = average_weights(recent[-window:])
         model.load_state_dict(averaged)
-        candidates[f"average_last_{len(recent)}"] = (averaged, translation_scores(model, tokenizer, val_pairs)["bleu"])
+        candidates[f"average_last_{window}"] = (averaged, translation_scores(model, tokenizer, val_pairs)["bleu"])
     if not candidates:
         candidates["last"] = ({k: v.clone() for k, v in model.state_dict().items()}, -1.0)
     choice = max(candidates, key=lambda name: candidates[name][1])

@@ -11,7 +11,7 @@ from model.attention import KVCache
 from model.config import ModelConfig
 from model.embeddings import PositionalEncoding, TokenEmbedding
 from model.interventions import Interventions
-from model.layers import DecoderLayer, EncoderLayer
+from model.layers import DecoderLayer, EncoderLayer, dropout_in_training
 from model.masks import additive_bias, decoder_bias, key_padding_bias
 from model.recording import AttentionRecorder
 
@@ -43,7 +43,6 @@ class Transformer(nn.Module):
         self.config = config
         self.embedding = TokenEmbedding(config.vocab_size, config.d_model, config.pad_id)
         self.positions = PositionalEncoding(config.max_len, config.d_model)
-        self.embed_dropout = nn.Dropout(config.dropout)
         self.encoder_layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.n_encoder_layers))
         self.decoder_layers = nn.ModuleList(DecoderLayer(config) for _ in range(config.n_decoder_layers))
         pre_norm = config.norm_placement == "pre"
@@ -70,7 +69,7 @@ class Transformer(nn.Module):
         """source_ids [B, S] -> memory [B, S, d]."""
         if source_bias is None:
             source_bias = self.source_bias(source_ids)
-        x = self.embed_dropout(self.embed(source_ids).summed)
+        x = dropout_in_training(self.embed(source_ids).summed, self.config.dropout, self.training)
         for index, layer in enumerate(self.encoder_layers):
             x = layer(x, source_bias, index, recorder, interventions)
         return self.encoder_norm(x)
@@ -102,7 +101,7 @@ class Transformer(nn.Module):
             query_pos = torch.arange(offset, offset + length, device=target_ids.device)
             key_pos = torch.arange(offset + length, device=target_ids.device)
             self_bias = additive_bias(key_pos[None, :] <= query_pos[:, None])[None, None]
-        x = self.embed_dropout(self.embed(target_ids, offset).summed)
+        x = dropout_in_training(self.embed(target_ids, offset).summed, self.config.dropout, self.training)
         for index, layer in enumerate(self.decoder_layers):
             layer_cache = cache.layers[index] if cache is not None else None
             x = layer(x, memory, self_bias, source_bias, index, layer_cache, recorder, interventions)

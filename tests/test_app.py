@@ -162,6 +162,25 @@ def test_attention_widgets_change_the_charts(models_dir: Path) -> None:  # noqa:
     assert "Interventions are on" in " ".join(m.value for m in at.markdown)
 
 
+def test_decoder_self_attention_marks_masked_cells_in_every_weight_chart(models_dir: Path) -> None:  # noqa: F811
+    at = open_page(set_sentence(new_app(), NORMAL), "attention")
+    at.radio(key="att_kind").set_value("decoder.self_attn").run()
+    assert_clean(at, "attention")
+    by_title = {spec["layout"]["title"]["text"]: spec for spec in chart_specs(at)}
+    weight_charts = [
+        title
+        for title in by_title
+        if title.endswith("every head") or title.startswith(("Mean over", "softmax")) or "every layer" in title
+    ]
+    assert len(weight_charts) == 4, list(by_title)
+    for title in weight_charts:
+        names = {trace.get("name") for trace in by_title[title]["data"]}
+        assert "masked (−inf)" in names, f"{title}: masked cells have no colour of their own"
+    qkv = next(spec for title, spec in by_title.items() if title.startswith("Q, K and V"))
+    assert len([t for t in qkv["data"] if t["type"] == "heatmap"]) == 3  # one panel each, one shared scale
+    assert "coloraxis" in qkv["layout"]
+
+
 def test_decoding_slider_moves_through_the_steps(models_dir: Path) -> None:  # noqa: F811
     at = open_page(set_sentence(new_app(), NORMAL), "decoding")
     assert_clean(at, "decoding")

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from model.attention import MultiHeadAttention, scaled_dot_product_attention
+from model.attention import KVCache, MultiHeadAttention, scaled_dot_product_attention
 from model.masks import additive_bias, key_padding_bias
 from model.recording import AttentionRecorder
 
@@ -132,3 +132,24 @@ def test_keep_stages_are_consistent() -> None:
     assert torch.equal(torch.isinf(stages["masked_scores"]), ~allowed.expand(2, 4, 5, 7))
     assert torch.equal(stages["weights"], weights)
     torch.testing.assert_close(out, weights @ v, atol=ATOL, rtol=0)
+
+
+def test_kv_cache_appends_like_concatenation_across_growth() -> None:
+    """Chunks of 1, 5, 30 and 40 positions cross the buffer's first capacities; the filled part always equals
+    torch.cat of everything appended, and views returned earlier keep their values."""
+    cache = KVCache()
+    gen = torch.Generator().manual_seed(3)
+    appended_k: list[torch.Tensor] = []
+    appended_v: list[torch.Tensor] = []
+    first_view = None
+    for size in (1, 5, 30, 40, 1):
+        k, v = torch.randn(2, 4, size, 8, generator=gen), torch.randn(2, 4, size, 8, generator=gen)
+        appended_k.append(k)
+        appended_v.append(v)
+        all_k, all_v = cache.append(k, v)
+        first_view = first_view if first_view is not None else all_k.clone()
+        torch.testing.assert_close(all_k, torch.cat(appended_k, dim=2), rtol=0, atol=0)
+        torch.testing.assert_close(all_v, torch.cat(appended_v, dim=2), rtol=0, atol=0)
+        assert cache.length == sum(t.size(2) for t in appended_k)
+        assert cache.keys is not None and cache.keys.shape == all_k.shape
+    torch.testing.assert_close(cache.keys[:, :, :1], first_view, rtol=0, atol=0)

@@ -14,7 +14,7 @@ from model.trace import index_labels
 from viz_app.figures import attention, common, decoding, embeddings, positional, stages
 
 ROOT = Path(__file__).resolve().parents[1]
-FIGURE_MODULES = ["common", "attention", "decoding", "embeddings", "positional", "stages"]
+FIGURE_MODULES = ["common", "attention", "decoding", "embeddings", "positional", "stages", "tiles"]
 TOKENS = ["<s>", "▁the", "▁dog", "▁the", "<b>x</b>", "</s>"]  # a repeat and markup on purpose
 LABELS = index_labels(TOKENS)
 
@@ -123,30 +123,60 @@ def test_minus_inf_scores_are_masked_without_an_explicit_mask() -> None:
     np.testing.assert_array_equal(scores, before)
 
 
-def test_head_grid_one_panel_per_head_on_one_0_1_coloraxis() -> None:
+def hover_at(trace: go.Heatmap, row: int, col: int) -> str:
+    return str(np.asarray(trace.text, dtype=object)[row, col])
+
+
+def test_head_grid_tiles_every_head_into_one_heatmap_on_the_0_1_coloraxis() -> None:
     weights = rng_weights(4, 6, 6)
+    weights[1] = np.where(causal(6), weights[1], 0.0)
     before = weights.copy()
-    fig = attention.head_grid(weights, LABELS, LABELS, title="every head", allowed=causal(6))
-    values = value_layers(fig)
-    assert len(values) == 4 and len(masked_layers(fig)) == 4
-    assert all(np.asarray(v.z).shape == (6, 6) for v in values)
-    assert {v.coloraxis for v in values} == {"coloraxis"}
-    assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (0.0, 1.0)
-    assert {v.xaxis for v in values} == {"x", "x2", "x3", "x4"}
+    fig = attention.head_grid(weights, LABELS, LABELS, title="every head", allowed=causal(6), cols=2)
+    (values,) = value_layers(fig)
+    (masked,) = masked_layers(fig)
+    z = np.asarray(values.z, dtype=float)
+    gap_r, gap_c = z.shape[0] - 12, z.shape[1] - 12  # 2 x 2 panels of 6 x 6 cells
+    assert gap_r >= 1 and gap_c >= 1
+    panel_3 = z[6 + gap_r :, 6 + gap_c :]  # head 3 is bottom right
+    np.testing.assert_allclose(np.where(causal(6), panel_3, 0.0), np.where(causal(6), weights[3], 0.0))
+    assert np.isnan(panel_3[~causal(6)]).all(), "masked cells are NaN in the value layer"
+    assert np.isnan(z[6 : 6 + gap_r]).all() and np.isnan(z[:, 6 : 6 + gap_c]).all(), "gaps are empty"
+    assert np.asarray(masked.z, dtype=float)[0, 1] == 0.0 and np.isnan(np.asarray(masked.z, dtype=float)[1, 0])
+    assert values.coloraxis == "coloraxis" and (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (0.0, 1.0)
     assert [a.text for a in fig.layout.annotations] == [f"head {h}" for h in range(4)]
+    assert hover_at(values, 6 + gap_r + 2, 6 + gap_c + 1) == "head 3<br>query 2:▁dog<br>key 1:▁the"
+    assert "masked" in masked.hovertemplate and hover_at(masked, 0, 1).startswith("head 0<br>query 0:&lt;s&gt;")
+    assert hover_at(values, 0, 1) == "" and hover_at(masked, 1, 0) == ""
+    assert list(fig.layout.yaxis.ticktext) == [*common.escape_labels(LABELS)] * 2
+    assert list(fig.layout.yaxis.tickvals) == [*range(6), *range(6 + gap_r, 12 + gap_r)]
+    assert_escaped(fig.layout.xaxis.ticktext)
     assert title_of(fig) == "every head"
-    assert_escaped(values[0].y)
     np.testing.assert_array_equal(weights, before)
+
+
+def test_head_grid_leaves_missing_panels_empty_and_hides_labels_for_long_sentences() -> None:
+    labels = [f"{i}:t" for i in range(30)]
+    fig = attention.head_grid(rng_weights(3, 30, 30), labels, labels, title="three heads", cols=2)
+    (values,) = value_layers(fig)
+    z = np.asarray(values.z, dtype=float)
+    assert np.isnan(z[-30:, -30:]).all(), "the fourth panel does not exist"
+    assert not masked_layers(fig) and fig.layout.xaxis.showticklabels is False
 
 
 def test_layer_head_grid_and_mean() -> None:
     weights = rng_weights(2, 3, 6, 5)
     before = weights.copy()
     fig = attention.layer_head_grid(weights, LABELS, LABELS[:5], title="every layer", selected=(1, 2))
-    values = value_layers(fig)
-    assert len(values) == 6 and all(np.asarray(v.z).shape == (6, 5) for v in values)
+    (values,) = value_layers(fig)
+    z = np.asarray(values.z, dtype=float)
+    rows, cols = z.shape
+    assert rows > 12 and cols > 15
+    np.testing.assert_allclose(z[rows - 6 :, cols - 5 :], weights[1, 2])
+    np.testing.assert_allclose(z[:6, :5], weights[0, 0])
+    assert hover_at(values, rows - 1, cols - 1) == "layer 1, head 2<br>query 5:&lt;/s&gt;<br>key 4:&lt;b&gt;x&lt;/b&gt;"
     assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (0.0, 1.0)
-    assert len(fig.layout.shapes) == 1
+    (outline,) = fig.layout.shapes
+    assert outline.x0 < cols - 5 < outline.x1 and outline.y0 < rows - 6 < outline.y1
     mean = attention.mean_heatmap(weights[0], LABELS, LABELS[:5], title="mean")
     np.testing.assert_allclose(np.asarray(value_layers(mean)[0].z, dtype=float), weights[0].mean(axis=0))
     assert (value_layers(mean)[0].zmin, value_layers(mean)[0].zmax) == (0.0, 1.0)
@@ -177,6 +207,40 @@ def test_stage_figures() -> None:
 
     w = stages.weights_heatmap(rng_weights(6, 6), LABELS, LABELS, title="softmax", allowed=allowed)
     assert (value_layers(w)[0].zmin, value_layers(w)[0].zmax) == (0.0, 1.0)
+
+
+def test_qkv_figure_three_panels_on_one_symmetric_scale() -> None:
+    rng = np.random.default_rng(2)
+    q, k, v = rng.normal(size=(6, 8)), rng.normal(size=(5, 8)), rng.normal(size=(5, 8)) * 3
+    fig = stages.qkv_figure(q, k, v, LABELS, LABELS[:5], title="Q, K and V of head 0")
+    values = value_layers(fig)
+    assert [np.asarray(t.z).shape for t in values] == [(6, 8), (5, 8), (5, 8)]
+    assert {t.coloraxis for t in values} == {"coloraxis"}
+    bound = max(np.abs(q).max(), np.abs(k).max(), np.abs(v).max())
+    assert fig.layout.coloraxis.cmin == pytest.approx(-bound) and fig.layout.coloraxis.cmax == pytest.approx(bound)
+    assert [a.text for a in fig.layout.annotations] == ["Q  (6 × 8)", "K  (5 × 8)", "V  (5 × 8)"]
+    assert_escaped(values[0].y)
+    with pytest.raises(ValueError):
+        stages.qkv_figure(q, k, v[:, :4], LABELS, LABELS[:5], title="d_k differs")
+
+
+def test_grid_domains_stay_inside_the_figure() -> None:
+    for rows, cols in [(1, 3), (3, 8), (2, 4), (6, 16), (1, 7)]:
+        grid = common.Grid(rows, cols, h_gap=0.03, v_gap=0.05)
+        for col in range(cols):
+            x0, x1 = grid.x_domain(col)
+            assert 0.0 <= x0 < x1 <= 1.0
+        for row in range(rows):
+            y0, y1 = grid.y_domain(row)
+            assert 0.0 <= y0 < y1 <= 1.0
+
+
+def test_legend_sits_between_title_and_plot() -> None:
+    fig = stages.mask_heatmap(causal(6), LABELS, LABELS, title="The mask")
+    plain = stages.scores_heatmap(np.zeros((6, 6)), LABELS, LABELS, title="no mask")
+    assert fig.layout.legend.yanchor == "bottom" and fig.layout.legend.y == 1.0  # just above the plot area
+    assert fig.layout.margin.t > plain.layout.margin.t  # the top margin makes room for it below the title
+    assert fig.layout.title.yref == "container" and fig.layout.title.yanchor == "top"
 
 
 # --- decoding ------------------------------------------------------------------------------------------------------

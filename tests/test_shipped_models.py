@@ -14,7 +14,7 @@ from model.data import file_sha256, split_checksums
 pytestmark = pytest.mark.data
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 SHIPPED = sorted(p.name for p in PRETRAINED.iterdir() if p.is_dir()) if PRETRAINED.is_dir() else []
-REQUIRED = ["multi30k-en-de"]
+REQUIRED = ["multi30k-en-de", "multi30k-de-en"]
 
 
 def test_required_models_are_shipped() -> None:

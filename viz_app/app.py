@@ -15,7 +15,7 @@ from viz_app import resources, sidebar  # noqa: E402
 
 VIEWS = Path(__file__).resolve().parent / "views"
 
-st.set_page_config(page_title="Attention Explorer", page_icon=":material/visibility:", layout="wide")
+st.set_page_config(page_title="Attention Explorer", page_icon="🔍", layout="wide")
 resources.configure_torch()
 
 navigation = st.navigation(

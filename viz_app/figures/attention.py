@@ -9,14 +9,14 @@ import numpy as np
 import plotly.graph_objects as go
 
 from viz_app.figures.common import (
+    HIGHLIGHT_COLOUR,
     WEIGHTS,
-    Grid,
     base_layout,
-    category_axis,
     heatmap_figure,
-    heatmap_traces,
+    label_room,
     masked_legend_entry,
 )
+from viz_app.figures.tiles import Tiling, gap_cells, panel_outline, panel_title, row_title, tiled_axes, tiled_traces
 
 
 def _check_stack(weights: np.ndarray, ndim: int, row_labels: Sequence[str], col_labels: Sequence[str]) -> None:
@@ -59,6 +59,46 @@ def _weights_coloraxis() -> dict[str, Any]:
     }
 
 
+ASSUMED_WIDTH_PX = 1100  # a laptop-wide main column; only used to size the gaps between panels
+PANEL_TITLE_PX = 22
+
+
+def _tiled_figure(
+    panels: np.ndarray,
+    tiling: Tiling,
+    names: list[list[str]],
+    query_labels: Sequence[str],
+    key_labels: Sequence[str],
+    *,
+    title: str,
+    allowed: np.ndarray | None,
+    plot_height: int,
+    margin: dict[str, int],
+    axes: dict[str, Any],
+    annotations: list[dict[str, Any]],
+    shapes: list[dict[str, Any]],
+) -> go.Figure:
+    traces = tiled_traces(
+        panels, tiling, names, query_labels, key_labels, scale=WEIGHTS, allowed=allowed, coloraxis="coloraxis"
+    )
+    has_mask = len(traces) == 2
+    data: list[Any] = [*traces, masked_legend_entry()] if has_mask else traces
+    layout = base_layout(
+        title,
+        plot_height + margin["t"] + margin["b"],
+        legend_rows=1 if has_mask else 0,
+        coloraxis=_weights_coloraxis(),
+        annotations=annotations,
+        shapes=shapes,
+        plot_bgcolor="rgba(0,0,0,0)",
+        **axes,
+    )
+    layout["margin"].update(l=margin["l"], b=margin["b"], t=layout["margin"]["t"] + margin["t"])
+    # the legend sits above the first row's panel titles, which are in the top margin
+    layout["legend"].update(xanchor="right", x=1.0, y=1.0 + (margin["t"] + 2) / max(plot_height, 1))
+    return go.Figure(data=data, layout=layout)
+
+
 def head_grid(
     weights: np.ndarray,
     query_labels: Sequence[str],
@@ -70,59 +110,56 @@ def head_grid(
     panel_height: int = 230,
     show_labels: bool | None = None,
 ) -> go.Figure:
-    """Every head of one layer, weights [H, T_q, T_k], as panels sharing one 0..1 colour scale.
+    """Every head of one layer, weights [H, T_q, T_k], as panels of one heatmap on one 0..1 colour scale.
 
     Tick labels appear on the outer panels when there are at most 24 tokens; hover always names the cell.
     """
     _check_stack(weights, 3, query_labels, key_labels)
-    heads = weights.shape[0]
+    heads, n_queries, n_keys = weights.shape
     cols = max(1, min(cols, heads))
     rows = -(-heads // cols)
-    grid = Grid(rows, cols, h_gap=0.03, v_gap=0.12 / rows if rows > 1 else 0.0)
     if show_labels is None:
-        show_labels = max(len(query_labels), len(key_labels)) <= 24
-    data: list[Any] = []
-    layout: dict[str, Any] = {}
+        show_labels = max(n_queries, n_keys) <= 24
+    cell_px = panel_height / n_queries
+    tiling = Tiling(
+        rows,
+        cols,
+        n_queries,
+        n_keys,
+        row_gap=gap_cells(n_queries, cell_px, PANEL_TITLE_PX + 6),
+        col_gap=gap_cells(n_keys, ASSUMED_WIDTH_PX / cols / n_keys, 16),
+    )
+    panels = np.full((rows, cols, n_queries, n_keys), np.nan)
+    names = [["" for _ in range(cols)] for _ in range(rows)]
     annotations = []
-    has_mask = False
     for head in range(heads):
         row, col = divmod(head, cols)
-        traces = heatmap_traces(
-            weights[head],
-            query_labels,
-            key_labels,
-            scale=WEIGHTS,
-            allowed=allowed,
-            axes=grid.axis_suffix(row, col),
-            coloraxis="coloraxis",
-            prefix=f"head {head}<br>",
-        )
-        has_mask = has_mask or len(traces) == 2
-        data.extend(traces)
-        layout.update(
-            grid.axes(
-                row,
-                col,
-                category_axis(showticklabels=show_labels and row == rows - 1, tickangle=-60, tickfont={"size": 9}),
-                category_axis(reversed_=True, showticklabels=show_labels and col == 0, tickfont={"size": 9}),
-            )
-        )
-        annotations.append(grid.panel_title(row, col, f"head {head}"))
-    if has_mask:
-        data.append(masked_legend_entry())
-    extra_bottom = 90 if show_labels else 10
-    fig = go.Figure(
-        data=data,
-        layout=base_layout(
-            title,
-            rows * panel_height + 70 + extra_bottom,
-            coloraxis=_weights_coloraxis(),
-            annotations=annotations,
-            plot_bgcolor="rgba(0,0,0,0)",
-            **layout,
-        ),
+        panels[row, col] = weights[head]
+        names[row][col] = f"head {head}"
+        annotations.append(panel_title(tiling, row, col, f"head {head}"))
+    axes = tiled_axes(
+        tiling,
+        tiling.ticks(key_labels, "x") if show_labels else None,
+        tiling.ticks(query_labels, "y") if show_labels else None,
     )
-    return fig
+    return _tiled_figure(
+        panels,
+        tiling,
+        names,
+        query_labels,
+        key_labels,
+        title=title,
+        allowed=allowed,
+        plot_height=round(tiling.shape[0] * cell_px),
+        margin={
+            "l": label_room(query_labels, 9) + 6 if show_labels else 10,
+            "b": label_room(key_labels, 9, angle=60) + 6 if show_labels else 10,
+            "t": PANEL_TITLE_PX,
+        },
+        axes=axes,
+        annotations=annotations,
+        shapes=[],
+    )
 
 
 def layer_head_grid(
@@ -140,61 +177,36 @@ def layer_head_grid(
     selected: (layer, head) to outline, e.g. the head shown stage by stage.
     """
     _check_stack(weights, 4, query_labels, key_labels)
-    layers, heads = weights.shape[:2]
-    grid = Grid(layers, heads, h_gap=0.012, v_gap=0.05 if layers > 1 else 0.0)
-    data: list[Any] = []
-    layout: dict[str, Any] = {}
-    annotations = []
+    layers, heads, n_queries, n_keys = weights.shape
+    cell_px = panel_height / n_queries
+    tiling = Tiling(
+        layers,
+        heads,
+        n_queries,
+        n_keys,
+        row_gap=gap_cells(n_queries, cell_px, 12),
+        col_gap=gap_cells(n_keys, ASSUMED_WIDTH_PX / heads / n_keys, 8),
+    )
+    names = [[f"layer {layer}, head {head}" for head in range(heads)] for layer in range(layers)]
+    annotations = [panel_title(tiling, 0, head, f"head {head}") for head in range(heads)]
+    annotations += [row_title(tiling, layer, f"layer {layer}") for layer in range(layers)]
     shapes = []
-    has_mask = False
-    hidden = category_axis(showticklabels=False, ticks="")
-    for layer in range(layers):
-        for head in range(heads):
-            suffix = grid.axis_suffix(layer, head)
-            traces = heatmap_traces(
-                weights[layer, head],
-                query_labels,
-                key_labels,
-                scale=WEIGHTS,
-                allowed=allowed,
-                axes=suffix,
-                coloraxis="coloraxis",
-                prefix=f"layer {layer}, head {head}<br>",
-            )
-            has_mask = has_mask or len(traces) == 2
-            data.extend(traces)
-            layout.update(grid.axes(layer, head, hidden, {**hidden, "autorange": "reversed"}))
-            if layer == 0:
-                annotations.append(grid.panel_title(0, head, f"head {head}"))
-        annotations.append(grid.row_title(layer, f"layer {layer}"))
     if selected is not None and 0 <= selected[0] < layers and 0 <= selected[1] < heads:
-        x0, x1 = grid.x_domain(selected[1])
-        y0, y1 = grid.y_domain(selected[0])
-        shapes.append(
-            {
-                "type": "rect",
-                "xref": "paper",
-                "yref": "paper",
-                "x0": x0 - 0.003,
-                "x1": x1 + 0.003,
-                "y0": y0 - 0.01,
-                "y1": y1 + 0.01,
-                "line": {"color": "#ff7f0e", "width": 3},
-            }
-        )
-    if has_mask:
-        data.append(masked_legend_entry())
-    layout_all = base_layout(
-        title,
-        layers * panel_height + 90,
-        coloraxis=_weights_coloraxis(),
+        shapes.append(panel_outline(tiling, selected[0], selected[1], HIGHLIGHT_COLOUR))
+    return _tiled_figure(
+        weights,
+        tiling,
+        names,
+        query_labels,
+        key_labels,
+        title=title,
+        allowed=allowed,
+        plot_height=round(tiling.shape[0] * cell_px),
+        margin={"l": 30, "b": 10, "t": PANEL_TITLE_PX},
+        axes=tiled_axes(tiling, None, None),
         annotations=annotations,
         shapes=shapes,
-        plot_bgcolor="rgba(0,0,0,0)",
-        **layout,
     )
-    layout_all["margin"] = {"l": 30, "r": 10, "t": 80, "b": 10}
-    return go.Figure(data=data, layout=layout_all)
 
 
 def mean_over_heads(weights: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -102,7 +103,12 @@ def heatmap_traces(
     colour: dict[str, Any] = (
         {"coloraxis": coloraxis}
         if coloraxis
-        else {"colorscale": scale.colorscale, "zmin": scale.zmin, "zmax": scale.zmax, "colorbar": {"title": value_name}}
+        else {
+            "colorscale": scale.colorscale,
+            "zmin": scale.zmin,
+            "zmax": scale.zmax,
+            "colorbar": {"title": {"text": value_name}, "thickness": 14},
+        }
     )
     traces.append(
         go.Heatmap(
@@ -135,9 +141,15 @@ def masked_legend_entry() -> go.Scatter:
     )
 
 
-def category_axis(title: str | None = None, reversed_: bool = False, **extra: Any) -> dict[str, Any]:
-    """A categorical axis (labels are never read as numbers or dates); reversed puts row 0 at the top."""
-    axis: dict[str, Any] = {"type": "category", "automargin": True, "showgrid": False, **extra}
+def category_axis(
+    title: str | None = None, reversed_: bool = False, automargin: bool = True, **extra: Any
+) -> dict[str, Any]:
+    """A categorical axis (labels are never read as numbers or dates); reversed puts row 0 at the top.
+
+    automargin=False: the figure sets its margins itself (see label_room), which spares plotly.js a second layout
+    pass per axis when it draws; worth it on pages with many heatmaps.
+    """
+    axis: dict[str, Any] = {"type": "category", "automargin": automargin, "showgrid": False, **extra}
     if title:
         axis["title"] = {"text": title}
     if reversed_:
@@ -145,17 +157,47 @@ def category_axis(title: str | None = None, reversed_: bool = False, **extra: An
     return axis
 
 
-def base_layout(title: str, height: int, **extra: Any) -> dict[str, Any]:
+def label_room(labels: Sequence[str], font_size: float = 12.0, angle: float = 0.0) -> int:
+    """Pixels tick labels take away from the plot, measured across their axis (an estimate, slightly generous).
+
+    angle 0: labels beside a y axis (their width). Otherwise labels under an x axis rotated by `angle` degrees
+    (their height once rotated; 90 gives the full width).
+    """
+    chars = max((len(str(label)) for label in labels), default=0)
+    width = chars * font_size * 0.6 + 8
+    if angle == 0:
+        return math.ceil(width)
+    radians = math.radians(abs(angle))
+    return math.ceil(width * math.sin(radians) + font_size * math.cos(radians) + 8)
+
+
+AXIS_TITLE_ROOM = 26
+
+
+def base_layout(title: str, height: int, *, legend_rows: int = 0, **extra: Any) -> dict[str, Any]:
+    """Title at the top left; a horizontal legend (if any) between the title and the plot, never over the title.
+
+    legend_rows: how many lines the legend may take, to reserve room for it in the top margin.
+    """
+    top = 50 + 24 * legend_rows
     return {
-        "title": {"text": escape_label(title), "x": 0.0, "xanchor": "left"},
-        "height": height,
-        "margin": {"l": 10, "r": 10, "t": 60, "b": 10},
-        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
+        "title": {
+            "text": escape_label(title),
+            "x": 0.0,
+            "xanchor": "left",
+            "yref": "container",
+            "y": 1.0,
+            "yanchor": "top",
+            "pad": {"t": 12},
+        },
+        "height": height + 24 * legend_rows,
+        "margin": {"l": 10, "r": 10, "t": top, "b": 10},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0.0},
         **extra,
     }
 
 
-def matrix_height(rows: int, minimum: int = 260, per_row: int = 18, maximum: int = 900) -> int:
+def matrix_height(rows: int, minimum: int = 260, per_row: int = 16, maximum: int = 720) -> int:
     return int(min(max(minimum, 120 + per_row * rows), maximum))
 
 
@@ -188,13 +230,16 @@ def heatmap_figure(
     )
     has_mask = len(traces) == 2
     data: list[Any] = [*traces, masked_legend_entry()] if has_mask else traces
+    bottom = (label_room(col_labels, angle=60) if show_col_labels else 6) + (AXIS_TITLE_ROOM if col_title else 0)
     layout = base_layout(
         title,
-        height or matrix_height(len(row_labels)),
-        xaxis=category_axis(col_title, side="bottom", showticklabels=show_col_labels, tickangle=-60),
-        yaxis=category_axis(row_title, reversed_=True),
+        (height or matrix_height(len(row_labels))) + bottom // 2,
+        legend_rows=1 if has_mask else 0,
+        xaxis=category_axis(col_title, side="bottom", showticklabels=show_col_labels, tickangle=-60, automargin=False),
+        yaxis=category_axis(row_title, reversed_=True, automargin=False),
         plot_bgcolor="rgba(0,0,0,0)",
     )
+    layout["margin"].update(l=label_room(row_labels) + (AXIS_TITLE_ROOM if row_title else 0) + 6, b=bottom + 6)
     return go.Figure(data=data, layout=layout)
 
 
@@ -214,12 +259,12 @@ class Grid:
     def x_domain(self, col: int) -> list[float]:
         width = (1.0 - self.h_gap * (self.cols - 1)) / self.cols
         start = col * (width + self.h_gap)
-        return [start, start + width]
+        return [max(0.0, start), min(1.0, start + width)]  # clamped: float sums can land a hair past 1
 
     def y_domain(self, row: int) -> list[float]:
         height = (1.0 - self.v_gap * (self.rows - 1)) / self.rows
         top = 1.0 - row * (height + self.v_gap)
-        return [top - height, top]
+        return [max(0.0, top - height), min(1.0, top)]
 
     def axes(self, row: int, col: int, x_extra: dict[str, Any], y_extra: dict[str, Any]) -> dict[str, Any]:
         """The layout entries xaxisN / yaxisN of one panel."""

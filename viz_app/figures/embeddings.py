@@ -79,6 +79,7 @@ def norms_chart(
     layout = base_layout(
         title,
         380,
+        legend_rows=1,
         barmode="group",
         xaxis=category_axis("token", tickangle=-60),
         yaxis={"title": {"text": "Euclidean length (L2 norm)"}, "rangemode": "tozero"},
@@ -181,11 +182,11 @@ def projection_scatter(
     ]
     layout = base_layout(
         title,
-        560,
+        540,
+        legend_rows=2,
         xaxis={"title": {"text": axis_names[0]}, "zeroline": False},
         yaxis={"title": {"text": axis_names[1]}, "zeroline": False},
     )
-    layout["legend"]["y"] = 1.02
     return go.Figure(data=data, layout=layout)
 
 

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 
 from viz_app.figures.attention import attention_heatmap
-from viz_app.figures.common import Scale, heatmap_figure, matrix_height, symmetric_scale
+from viz_app.figures.common import (
+    Grid,
+    Scale,
+    base_layout,
+    category_axis,
+    heatmap_figure,
+    heatmap_traces,
+    label_room,
+    matrix_height,
+    symmetric_scale,
+)
 
 MASK_SCALE = Scale([[0.0, "#f0f0f0"], [1.0, "#f0f0f0"]], -1.0, 1.0, ".0f")
 
@@ -37,6 +48,70 @@ def vectors_heatmap(
         col_title="dimension",
         height=height or matrix_height(len(token_labels), minimum=220, per_row=14, maximum=700),
     )
+
+
+def qkv_figure(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    query_labels: Sequence[str],
+    key_labels: Sequence[str],
+    *,
+    title: str,
+) -> go.Figure:
+    """Q [T_q, d_k], K and V [T_k, d_k] side by side on one diverging scale, tokens on rows, dimensions on columns."""
+    if q.ndim != 2 or k.shape != v.shape or q.shape[1] != k.shape[1]:
+        raise ValueError(f"expected Q [T_q, d_k], K and V [T_k, d_k]; got {q.shape}, {k.shape}, {v.shape}")
+    scale = symmetric_scale(np.concatenate([q.ravel(), k.ravel(), v.ravel()]))
+    grid = Grid(1, 3, h_gap=0.09)
+    dims = dimension_labels(q.shape[1])
+    data: list[Any] = []
+    layout: dict[str, Any] = {}
+    annotations = []
+    for col, (name, matrix, labels) in enumerate((("Q", q, query_labels), ("K", k, key_labels), ("V", v, key_labels))):
+        suffix = grid.axis_suffix(0, col)
+        data.extend(
+            heatmap_traces(
+                matrix,
+                labels,
+                dims,
+                scale=scale,
+                row_name="token",
+                col_name="dimension",
+                value_name=name,
+                axes=suffix,
+                coloraxis="coloraxis",
+            )
+        )
+        layout.update(
+            grid.axes(
+                0,
+                col,
+                category_axis(tickangle=-60, tickfont={"size": 9}, automargin=False),
+                category_axis(reversed_=True, tickfont={"size": 9}, automargin=False),
+            )
+        )
+        annotations.append(grid.panel_title(0, col, f"{name}  ({matrix.shape[0]} × {matrix.shape[1]})"))
+    rows = max(len(query_labels), len(key_labels))
+    bottom = label_room(dims, 9, angle=60) + 6
+    fig = go.Figure(
+        data=data,
+        layout=base_layout(
+            title,
+            matrix_height(rows, minimum=280, per_row=14, maximum=700) + 30,
+            coloraxis={
+                "colorscale": scale.colorscale,
+                "cmin": scale.zmin,
+                "cmax": scale.zmax,
+                "colorbar": {"title": {"text": "value"}, "thickness": 12},
+            },
+            annotations=annotations,
+            plot_bgcolor="rgba(0,0,0,0)",
+            **layout,
+        ),
+    )
+    fig.layout.margin.update(l=label_room([*query_labels, *key_labels], 9) + 6, b=bottom)
+    return fig
 
 
 def scores_heatmap(

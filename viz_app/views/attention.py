@@ -10,7 +10,7 @@ from model.trace import stage_key
 from viz_app import context, resources, sidebar, ui
 from viz_app.analysis import KIND_NAMES, allowed_keys
 from viz_app.figures.attention import head_grid, layer_head_grid, mean_heatmap
-from viz_app.figures.stages import mask_heatmap, scores_heatmap, vectors_heatmap, weights_heatmap
+from viz_app.figures.stages import mask_heatmap, qkv_figure, scores_heatmap, vectors_heatmap, weights_heatmap
 from viz_app.resources import HeadKey
 
 SHORT_KIND = {"encoder.self_attn": "enc self", "decoder.self_attn": "dec self", "decoder.cross_attn": "cross"}
@@ -149,23 +149,13 @@ st.markdown(
     f"Queries come from {'the decoder' if kind != 'encoder.self_attn' else 'the source tokens'}, keys and values "
     f"from {source_of_kv}."
 )
-columns = st.columns(3)
-for column, (name, matrix, labels, what) in zip(
-    columns,
-    (
-        ("Q", stage.q, query_labels, "queries: what each position is looking for"),
-        ("K", stage.k, key_labels, "keys: what each position offers to be found by"),
-        ("V", stage.v, key_labels, "values: what each position hands over when attended"),
-    ),
-    strict=True,
-):
-    with column:
-        ui.chart(
-            vectors_heatmap(matrix, labels, title=f"{name}, head {head} ({matrix.shape[0]} × {d_k})", value_name=name),
-            f"{name} holds the {what}. It is the input multiplied by the learned W_{name} and cut to this head's "
-            f"slice, not the embedding itself.",
-            key=f"att_stage_{name}",
-        )
+ui.chart(
+    qkv_figure(stage.q, stage.k, stage.v, query_labels, key_labels, title=f"Q, K and V of head {head}"),
+    f"Each row is one token's vector of d_k = {d_k} numbers. Q is the layer's query input multiplied by the learned "
+    f"W_Q and cut to this head's slice, and likewise K with W_K and V with W_V: projections, not the embeddings "
+    "themselves. Q says what a position looks for, K what it can be found by, V what it passes on when attended.",
+    key="att_qkv",
+)
 
 left, right = st.columns(2)
 with left:
@@ -208,9 +198,15 @@ left, right = st.columns(2)
 with left:
     row_sums = stage.weights.sum(axis=-1)
     ui.chart(
-        weights_heatmap(stage.weights, query_labels, key_labels, title="softmax(row): the attention weights"),
+        weights_heatmap(
+            stage.weights,
+            query_labels,
+            key_labels,
+            title="softmax(row): the attention weights",
+            allowed=stage_allowed,
+        ),
         f"Each row turned into positive weights that add up to 1 (here between {row_sums.min():.6f} and "
-        f"{row_sums.max():.6f}). Masked cells are exactly 0. These are the weights drawn in the grids above.",
+        f"{row_sums.max():.6f}). Masked cells (grey) get exactly 0. These are the weights drawn in the grids above.",
         key="att_weights",
     )
 with right:

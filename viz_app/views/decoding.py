@@ -107,7 +107,7 @@ def render_step(trace: Trace, record: StepRecord, info: ModelInfo) -> None:
             cross_rows_heatmap(
                 record.cross_attn[layer],
                 trace.source.labels,
-                title=f"Step {t}: the new cross-attention row of each head, layer {layer}",
+                title=f"Step {t}: new cross-attention rows, layer {layer}",
                 selected_head=head,
             ),
             "Where the newest decoder position looks in the source, one row per head (the chosen head is "
@@ -122,7 +122,7 @@ def render_step(trace: Trace, record: StepRecord, info: ModelInfo) -> None:
                 list(record.top_tokens[:k]),
                 np.asarray(record.top_probs[:k]),
                 0,
-                title=f"Step {t}: the {k} most likely next tokens",
+                title=f"Step {t}: top {k} next tokens",
             ),
             "The softmax of the output layer over the whole vocabulary, top candidates only. Greedy decoding "
             f"takes the highest bar (orange): here {record.chosen_token} with probability "

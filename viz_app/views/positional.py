@@ -33,7 +33,7 @@ trace = context.trace_or_notice(info)
 marked = len(trace.source.ids) if trace is not None else 0
 
 table = resources.positional_table(info.max_len, info.d_model)
-defaults = sorted({0, 1, 6, min(20, info.d_model - 2), info.d_model // 2, info.d_model - 2})
+defaults = sorted({0, 1, 2 * (info.d_model // 32), 2 * (info.d_model // 16), info.d_model // 4, info.d_model // 2})
 with st.sidebar:
     st.subheader("Positional options")
     dims = st.multiselect(
