@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from model.dropout import dropout
 from model.interventions import SiteIntervention
 from model.recording import AttentionRecorder
 
@@ -29,11 +30,11 @@ class KVCache:
 
     @property
     def keys(self) -> torch.Tensor | None:
-        return None if self.key_buffer is None else self.key_buffer[:, :, : self.length]
+        return _filled(self.key_buffer, self.length)
 
     @property
     def values(self) -> torch.Tensor | None:
-        return None if self.value_buffer is None else self.value_buffer[:, :, : self.length]
+        return _filled(self.value_buffer, self.length)
 
     def store(self, keys: torch.Tensor, values: torch.Tensor) -> None:
         """Keep keys and values [B, H, T, d_k] as they are (cross-attention: computed once, never appended to)."""
@@ -58,6 +59,12 @@ class KVCache:
             key_buffer[:, :, : self.length] = self.key_buffer[:, :, : self.length]
             value_buffer[:, :, : self.length] = self.value_buffer[:, :, : self.length]
         self.key_buffer, self.value_buffer = key_buffer, value_buffer
+
+
+def _filled(buffer: torch.Tensor | None, length: int) -> torch.Tensor | None:
+    if buffer is None or buffer.size(2) == length:
+        return buffer
+    return buffer[:, :, :length]
 
 
 def scaled_dot_product_attention(
@@ -86,7 +93,7 @@ def scaled_dot_product_attention(
         weights = torch.softmax(masked_scores, dim=-1, dtype=torch.float32).to(q.dtype)
     if intervention is not None and intervention.uniform:
         weights = _make_heads_uniform(weights, bias, intervention.uniform)
-    dropped = F.dropout(weights, p=dropout_p, training=True) if dropout_p > 0.0 else weights
+    dropped = dropout(weights, dropout_p)
     output = _per_head_matmul(dropped, v)
     stages = None
     if keep_stages:

@@ -56,6 +56,12 @@ def _check_length(model: Transformer, max_new_tokens: int) -> None:
         raise ValueError(f"max_new_tokens must be in [1, {model.config.max_len - 1}], got {max_new_tokens}")
 
 
+def _new_rows(recorder: AttentionRecorder, sites: list[str]) -> np.ndarray:
+    """The one new query row of each site's weights [1, H, 1, T_k], stacked over the sites: [L, H, T_k]."""
+    rows = torch.stack([recorder.weights[site] for site in sites])  # [L, 1, H, 1, T_k]
+    return rows.view(rows.size(0), rows.size(2), rows.size(4)).numpy()
+
+
 @torch.inference_mode()
 def greedy_decode(
     model: Transformer,
@@ -105,8 +111,8 @@ def greedy_decode(
                     step=step,
                     prefix_ids=tuple(decoder_input),
                     prefix_tokens=tuple(token_text(i) for i in decoder_input),
-                    self_attn=torch.stack([recorder.weights[s][0, :, 0] for s in self_sites]).numpy(),
-                    cross_attn=torch.stack([recorder.weights[s][0, :, 0] for s in cross_sites]).numpy(),
+                    self_attn=_new_rows(recorder, self_sites),
+                    cross_attn=_new_rows(recorder, cross_sites),
                     top_ids=tuple(top_id_list),
                     top_tokens=tuple(token_text(i) for i in top_id_list),
                     top_probs=top_probs.numpy(),

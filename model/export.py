@@ -137,7 +137,8 @@ Reproduce: `python -m model.evaluate --model pretrained/{card["name"]} --split {
 
 ## Training
 `{card["command"]}`: {card["epochs_run"]} epochs in {card["wall_time_minutes"]} minutes on
-{card["hardware"]["processor"]} ({card["world_size"]} process(es)). Chosen checkpoint: {card["selection"]["chosen"]}.
+{card["hardware"]["processor"]} ({card["world_size"]} process(es), {card["training"]["threads"]} torch thread(s)
+each). Chosen checkpoint: {card["selection"]["chosen"]}.
 Weights are stored in float16 (validation BLEU {card["storage"]["val_bleu_float32"]} in float32,
 {card["storage"]["val_bleu_float16"]} as stored). The full per-epoch curve is in `card.json`.
 

@@ -8,14 +8,9 @@ from torch.nn import functional as F
 
 from model.attention import KVCache, MultiHeadAttention
 from model.config import ModelConfig
+from model.dropout import dropout_in_training
 from model.interventions import Interventions
 from model.recording import AttentionRecorder
-
-
-def dropout_in_training(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """Dropout while training; in evaluation x itself, with no call at all (one-token decoding steps are short
-    enough that per-call overhead shows)."""
-    return F.dropout(x, p, True) if training and p > 0.0 else x
 
 
 class FeedForward(nn.Module):

@@ -32,7 +32,15 @@ class AttentionRecorder:
 
     def record_weights(self, site: str, weights: torch.Tensor) -> None:
         if self.keep_weights:
-            self.weights[site] = weights.detach().float()
+            self.weights[site] = as_recorded(weights)
 
     def record_stages(self, site: str, head: int, stages: dict[str, torch.Tensor]) -> None:
-        self.stages[(site, head)] = {name: stages[name].detach().float() for name in STAGE_NAMES}
+        self.stages[(site, head)] = {name: as_recorded(stages[name]) for name in STAGE_NAMES}
+
+
+def as_recorded(tensor: torch.Tensor) -> torch.Tensor:
+    """A float32 tensor cut off from autograd; the tensor itself when it already is one (no call at all, since
+    one-token decoding steps record a dozen tensors each)."""
+    if tensor.requires_grad:
+        tensor = tensor.detach()
+    return tensor if tensor.dtype == torch.float32 else tensor.float()

@@ -9,9 +9,10 @@ from torch import nn
 
 from model.attention import KVCache
 from model.config import ModelConfig
+from model.dropout import dropout_in_training
 from model.embeddings import PositionalEncoding, TokenEmbedding
 from model.interventions import Interventions
-from model.layers import DecoderLayer, EncoderLayer, dropout_in_training
+from model.layers import DecoderLayer, EncoderLayer
 from model.masks import additive_bias, decoder_bias, key_padding_bias
 from model.recording import AttentionRecorder
 
@@ -53,7 +54,8 @@ class Transformer(nn.Module):
         """ids [B, T] at positions offset.. -> the parts of the first layer's input."""
         token = self.embedding(ids)
         positional = self.positions(ids.size(1), offset)
-        return EmbeddingParts(token=token, positional=positional, summed=token + positional.to(token.dtype))
+        same_dtype = positional if positional.dtype == token.dtype else positional.to(token.dtype)
+        return EmbeddingParts(token=token, positional=positional, summed=token + same_dtype)
 
     def source_bias(self, source_ids: torch.Tensor) -> torch.Tensor:
         """Additive source padding mask [B, 1, 1, S]."""
