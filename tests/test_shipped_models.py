@@ -15,6 +15,8 @@ pytestmark = pytest.mark.data
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 SHIPPED = sorted(p.name for p in PRETRAINED.iterdir() if p.is_dir()) if PRETRAINED.is_dir() else []
 REQUIRED = ["multi30k-en-de", "multi30k-de-en"]
+# Lowercased sacreBLEU on test_2016_flickr, greedy decoding, that each shipped direction must reach (issue 3).
+QUALITY_BARS = {"multi30k-en-de": 36.0, "multi30k-de-en": 38.0}
 
 
 def test_required_models_are_shipped() -> None:
@@ -54,3 +56,4 @@ def test_evaluate_reproduces_card(name: str, capsys: pytest.CaptureFixture[str])
         assert abs(result[metric] - card["test"][metric]) <= 0.1, (metric, result[metric], card["test"][metric])
     assert result["signatures"] == card["test"]["signatures"]
     assert result["sentences"] == 1000
+    assert result["bleu_lowercase"] >= QUALITY_BARS.get(name, 0.0), (name, result["bleu_lowercase"])
