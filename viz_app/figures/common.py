@@ -305,3 +305,18 @@ class Grid:
             "xshift": -6,
             "font": {"size": 12},
         }
+
+
+def frame_rows(fig: go.Figure, first: int, last: int) -> None:
+    """Draw a highlight frame across the whole width of a heatmap around its rows first..last (inclusive)."""
+    fig.add_shape(
+        type="rect",
+        xref="paper",
+        yref="y",
+        x0=0,
+        x1=1,
+        y0=first - 0.5,
+        y1=last + 0.5,
+        line={"color": HIGHLIGHT_COLOUR, "width": 3},
+        fillcolor="rgba(0,0,0,0)",
+    )

@@ -14,6 +14,7 @@ from viz_app.figures.common import (
     base_layout,
     category_axis,
     escape_labels,
+    frame_rows,
     heatmap_figure,
 )
 
@@ -66,16 +67,7 @@ def cross_rows_heatmap(
         height=max(220, 150 + 26 * heads),
     )
     if selected_head is not None and 0 <= selected_head < heads:
-        fig.add_shape(
-            type="rect",
-            xref="paper",
-            yref="y",
-            x0=0,
-            x1=1,
-            y0=selected_head - 0.5,
-            y1=selected_head + 0.5,
-            line={"color": HIGHLIGHT_COLOUR, "width": 3},
-        )
+        frame_rows(fig, selected_head, selected_head)
     return fig
 
 

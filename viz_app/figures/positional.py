@@ -7,7 +7,14 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from viz_app.figures.common import Scale, base_layout, heatmap_figure, symmetric_scale
+from viz_app.figures.common import (
+    HIGHLIGHT_COLOUR,
+    Scale,
+    base_layout,
+    frame_rows,
+    heatmap_figure,
+    symmetric_scale,
+)
 
 PE_SCALE = Scale("RdBu_r", -1.0, 1.0, ".6f")
 
@@ -39,17 +46,7 @@ def positional_table_heatmap(table: np.ndarray, marked: int, *, title: str, labe
     fig.update_xaxes(nticks=16, tickangle=0)
     fig.update_yaxes(nticks=16)
     if marked > 0:
-        fig.add_shape(
-            type="rect",
-            xref="paper",
-            yref="y",
-            x0=0,
-            x1=1,
-            y0=-0.5,
-            y1=min(marked, positions) - 0.5,
-            line={"color": "#ff7f0e", "width": 3},
-            fillcolor="rgba(0,0,0,0)",
-        )
+        frame_rows(fig, 0, min(marked, positions) - 1)
         fig.add_annotation(
             x=1.0,
             xref="paper",
@@ -59,7 +56,7 @@ def positional_table_heatmap(table: np.ndarray, marked: int, *, title: str, labe
             showarrow=False,
             xanchor="right",
             yanchor="top",
-            font={"color": "#ff7f0e"},
+            font={"color": HIGHLIGHT_COLOUR},
             bgcolor="rgba(255,255,255,0.75)",
         )
     return fig
@@ -94,7 +91,7 @@ def dimension_curves(table: np.ndarray, dimensions: Sequence[int], *, title: str
     layout["height"] = 420 + 22 * ((len(dimensions) + 1) // 2)
     fig = go.Figure(data=data, layout=layout)
     if marked > 0:
-        fig.add_vrect(x0=-0.5, x1=marked - 0.5, fillcolor="#ff7f0e", opacity=0.12, line_width=0)
+        fig.add_vrect(x0=-0.5, x1=marked - 0.5, fillcolor=HIGHLIGHT_COLOUR, opacity=0.12, line_width=0)
     return fig
 
 
