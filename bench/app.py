@@ -74,9 +74,6 @@ def default_models_dir(scratch: Path) -> Path:
     return build_models_dir(scratch)
 
 
-VIEWPORT = {"width": 1400, "height": 900}
-
-
 def bench_reruns(count: int) -> list[float]:
     """AppTest on the attention page: time at.run() after typing a new 15-word sentence."""
     from streamlit.testing.v1 import AppTest
@@ -106,7 +103,7 @@ def bench_browser(models: Path, count: int) -> tuple[dict[str, list[float]], int
     plotly.js bundle is fetched and compiled every time). warm: one context for all loads and a new tab per load
     (the cache a returning user's browser has).
     """
-    from app_helpers import launch_chromium, streamlit_server, wait_charts_settled
+    from app_helpers import VIEWPORT, launch_chromium, streamlit_server, wait_charts_settled
     from playwright.sync_api import sync_playwright
 
     times: dict[str, list[float]] = {"cold": [], "warm": []}

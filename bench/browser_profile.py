@@ -21,10 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from app_helpers import launch_chromium, streamlit_server, wait_charts_settled  # noqa: E402
+from app_helpers import VIEWPORT, launch_chromium, streamlit_server, wait_charts_settled  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
-
-VIEWPORT = {"width": 1400, "height": 900}
 
 
 def summarise(profile: dict[str, Any], top: int) -> dict[str, Any]:

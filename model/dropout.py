@@ -33,4 +33,4 @@ def dropout(x: torch.Tensor, p: float) -> torch.Tensor:
 def dropout_in_training(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """Dropout while training; in evaluation x itself, with no call at all (one-token decoding steps are short
     enough that per-call overhead shows)."""
-    return dropout(x, p) if training and p > 0.0 else x
+    return dropout(x, p) if training else x

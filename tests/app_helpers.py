@@ -24,6 +24,7 @@ from tiny_models import make_tiny_pretrained  # noqa: E402
 APP_PATH = ROOT / "viz_app" / "app.py"
 STREAMLIT = ROOT / ".venv" / "bin" / "streamlit"
 CHROMIUM = Path("/usr/bin/chromium")
+VIEWPORT = {"width": 1400, "height": 900}  # a laptop-sized window for every browser test and benchmark
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

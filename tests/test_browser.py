@@ -11,6 +11,7 @@ import pytest
 from app_helpers import (  # noqa: F401  (models_dir is a fixture)
     PAGES,
     ROOT,
+    VIEWPORT,
     launch_chromium,
     models_dir,
     streamlit_server,
@@ -21,7 +22,6 @@ from playwright.sync_api import sync_playwright
 
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 README_SCREENSHOT = ROOT / "docs" / "screenshot-attention.png"
-VIEWPORT = {"width": 1400, "height": 900}
 ERROR_BOXES = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 
 
