@@ -1,12 +1,14 @@
 """Decoding benchmark on a random model of shipping size; prints one JSON object to stdout.
 
-    python bench/decode.py [--repeats N] [--quick] [--threads N] [--budget SECONDS]
+    python bench/decode.py [--repeats N] [--quick] [--threads N] [--budget SECONDS] [--shipped DIR]
 
 Measures (medians of time.perf_counter over repeated runs, after warm-up):
-  trace_ms_median    trace_sentence of a 20-token source decoded to exactly 20 tokens, all attention kept.
+  trace_ms_median    trace_sentence of a 20-token source decoded to exactly 20 tokens, all attention kept (as the
+                     app runs it: int8 draft, float32 pass to confirm); beside it, the same trace step by step.
   cache_speedup      greedy decoding of 40 tokens without the cache / with it (interleaved runs).
   torch_ratio        teacher-forced 64 x 20 batch: our Transformer.forward / torch.nn.Transformer doing the same work.
   threads            every number again under torch.set_num_threads(1) and (2).
+  shipped            with --shipped pretrained/NAME: both traces per validation sentence of that model.
 
 The headline numbers use --threads (default 1: on a small shared machine a second OpenMP thread waits at every
 barrier for a core another process holds, which makes one-token steps many times slower).
@@ -32,8 +34,9 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.config import ModelConfig
-from model.decoding import greedy_decode, greedy_decode_uncached
+from model.decoding import default_max_new_tokens, greedy_decode, greedy_decode_uncached
 from model.embeddings import sinusoidal_table
+from model.speculative import decode_and_verify
 from model.tracing import trace_sentence
 from model.transformer import Transformer
 
@@ -117,12 +120,63 @@ class Timing:
 
 
 def bench_trace(model: Transformer, source: list[int], timing: Timing) -> dict[str, float]:
-    def run() -> None:
-        trace = trace_sentence(model, source, max_new_tokens=TRACE_TOKENS)
+    """The trace as shipped (int8 draft, one float32 pass to confirm) and, side by side, decoding step by step."""
+    verified = decode_and_verify(model, torch.tensor([source]), TRACE_TOKENS)
+    passes = verified.passes if verified is not None else None
+
+    def run(step_by_step: bool) -> None:
+        trace = trace_sentence(model, source, max_new_tokens=TRACE_TOKENS, step_by_step=step_by_step)
         assert len(trace.output_ids) == TRACE_TOKENS and trace.stop_reason == "max_length", trace.output_ids
 
-    medians = interleaved_medians({"trace": run}, timing.repeats, timing.warmup, timing.budget_s)
-    return {"trace_ms_median": medians["trace"], "trace_runs": medians["runs"]}
+    medians = interleaved_medians(
+        {"trace": lambda: run(False), "stepwise": lambda: run(True)}, timing.repeats, timing.warmup, timing.budget_s
+    )
+    return {
+        "trace_ms_median": medians["trace"],
+        "trace_step_by_step_ms_median": medians["stepwise"],
+        "trace_speedup_over_step_by_step": medians["stepwise"] / medians["trace"],
+        "trace_verification_passes": passes,
+        "trace_runs": medians["runs"],
+    }
+
+
+def bench_shipped(folder: Path, sentences: int, timing: Timing) -> dict[str, Any]:
+    """The same comparison on a shipped model and real validation sentences (one trace of each per round)."""
+    from model.checkpoint import load_pretrained
+    from model.data import read_lines, split_path
+    from model.pipeline import Translator
+
+    translator = Translator(load_pretrained(folder))
+    model = translator.model
+    source_language = json.loads((folder / "card.json").read_text(encoding="utf-8"))["source_language"]
+    lines = read_lines(split_path("val", source_language))[:sentences]
+    sources = [translator.source_ids(line) for line in lines]
+    passes: dict[str, int] = {}
+    for ids in sources:
+        verified = decode_and_verify(model, torch.tensor([ids]), default_max_new_tokens(model, len(ids)))
+        key = str(verified.passes) if verified is not None else "step_by_step"
+        passes[key] = passes.get(key, 0) + 1
+
+    def run_all(step_by_step: bool) -> None:
+        for ids in sources:
+            trace_sentence(model, ids, step_by_step=step_by_step)
+
+    medians = interleaved_medians(
+        {"trace": lambda: run_all(False), "stepwise": lambda: run_all(True)},
+        max(3, timing.repeats // 5),
+        1,
+        timing.budget_s,
+    )
+    return {
+        "model": folder.name,
+        "sentences": len(sources),
+        "mean_source_tokens": statistics.mean(len(ids) for ids in sources),
+        "trace_ms_per_sentence_median": medians["trace"] / len(sources),
+        "trace_step_by_step_ms_per_sentence_median": medians["stepwise"] / len(sources),
+        "speedup": medians["stepwise"] / medians["trace"],
+        "verification_passes": passes,
+        "runs": medians["runs"],
+    }
 
 
 def bench_cache(model: Transformer, source: torch.Tensor, timing: Timing) -> dict[str, float]:
@@ -170,6 +224,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="few repeats, one warm-up, small time budget")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the headline numbers (default 1)")
     parser.add_argument("--budget", type=float, default=None, help="seconds per measurement before stopping early")
+    parser.add_argument(
+        "--shipped", type=Path, default=None, help="also trace validation sentences with this pretrained/ folder"
+    )
+    parser.add_argument("--sentences", type=int, default=50, help="validation sentences for --shipped (default 50)")
     args = parser.parse_args(argv)
     repeats = args.repeats if args.repeats is not None else (5 if args.quick else 25)
     budget = args.budget if args.budget is not None else (5.0 if args.quick else 30.0)
@@ -193,6 +251,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         **bench_cache(model, source, timing),
         **bench_forward(model, reference, batch_source, batch_target, timing),
     }
+    if args.shipped is not None:
+        result["shipped"] = bench_shipped(args.shipped, args.sentences, timing)
     threads: dict[str, dict[str, float]] = {}
     for count in (1, 2):
         torch.set_num_threads(count)

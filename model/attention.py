@@ -92,7 +92,7 @@ def scaled_dot_product_attention(
     else:  # half precision: the softmax itself in float32
         weights = torch.softmax(masked_scores, dim=-1, dtype=torch.float32).to(q.dtype)
     if intervention is not None and intervention.uniform:
-        weights = _make_heads_uniform(weights, bias, intervention.uniform)
+        weights = make_heads_uniform(weights, bias, intervention.uniform)
     dropped = dropout(weights, dropout_p)
     output = _per_head_matmul(dropped, v)
     stages = None
@@ -115,7 +115,7 @@ def _per_head_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     )
 
 
-def _make_heads_uniform(weights: torch.Tensor, bias: torch.Tensor | None, heads: tuple[int, ...]) -> torch.Tensor:
+def make_heads_uniform(weights: torch.Tensor, bias: torch.Tensor | None, heads: tuple[int, ...]) -> torch.Tensor:
     """Replace the weights of the given heads by the uniform distribution over the keys the mask allows."""
     if bias is None:
         allowed = torch.ones_like(weights)

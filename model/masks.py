@@ -30,11 +30,11 @@ def additive_bias(allowed: torch.Tensor, dtype: torch.dtype = torch.float32) -> 
     return bias.masked_fill_(~allowed, float("-inf"))
 
 
-def key_padding_bias(source_ids: torch.Tensor, pad_id: int) -> torch.Tensor:
+def key_padding_bias(source_ids: torch.Tensor, pad_id: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Bias for attention over source keys, broadcastable to scores: [B, 1, 1, S]."""
-    return additive_bias(padding_mask(source_ids, pad_id))[:, None, None, :]
+    return additive_bias(padding_mask(source_ids, pad_id), dtype)[:, None, None, :]
 
 
-def decoder_bias(target_ids: torch.Tensor, pad_id: int) -> torch.Tensor:
+def decoder_bias(target_ids: torch.Tensor, pad_id: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Bias for decoder self-attention over a whole target prefix: [B, 1, T, T]."""
-    return additive_bias(decoder_mask(target_ids, pad_id))[:, None, :, :]
+    return additive_bias(decoder_mask(target_ids, pad_id), dtype)[:, None, :, :]

@@ -1,16 +1,18 @@
-"""Builds a Trace: step-by-step greedy decoding of one sentence, assembled into per-layer, per-head matrices."""
+"""Builds a Trace: greedy decoding of one sentence, with per-step records and per-layer, per-head matrices."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from model.decoding import greedy_decode
+from model.decoding import default_max_new_tokens, greedy_decode
 from model.interventions import HeadRef, Interventions
 from model.masks import causal_mask, decoder_mask, padding_mask
 from model.recording import AttentionRecorder
+from model.speculative import Proposer, decode_and_verify, step_records
 from model.trace import AttentionStages, SequenceView, StepRecord, Trace, stage_key
 from model.transformer import Transformer
 
@@ -24,6 +26,95 @@ def _sequence_view(model: Transformer, ids: torch.Tensor, token_text: Callable[[
         token_embeddings=parts.token[0].float().numpy(),
         positional=parts.positional.float().numpy(),
         summed=parts.summed[0].float().numpy(),
+    )
+
+
+def _stages_from(recorder: AttentionRecorder) -> dict[str, AttentionStages]:
+    return {
+        stage_key(site, head): AttentionStages(
+            site=site, head=head, **{name: value[0].numpy() for name, value in tensors.items()}
+        )
+        for (site, head), tensors in recorder.stages.items()
+    }
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    """What the trace needs from decoding: tokens, per-step records and the full attention matrices.
+
+    logits float32 [T, V]; recorder: encoder weights [1, H, S, S] and the stages of every head asked for;
+    decoder_self_attn [L, H, T, T]; cross_attn [L, H, T, S].
+    """
+
+    output_ids: list[int]
+    steps: list[StepRecord]
+    logits: np.ndarray
+    stop_reason: str
+    recorder: AttentionRecorder
+    decoder_self_attn: np.ndarray
+    cross_attn: np.ndarray
+
+
+def _decode(
+    model: Transformer,
+    source: torch.Tensor,
+    max_new_tokens: int,
+    heads: tuple[tuple[str, int], ...],
+    interventions: Interventions | None,
+    top_k: int,
+    token_text: Callable[[int], str],
+    proposer: Proposer | None,
+    step_by_step: bool,
+) -> _Decoded:
+    """Draft and verify (model.speculative); step by step with the cache when asked or if that has not settled."""
+    config = model.config
+    verified = (
+        None if step_by_step else decode_and_verify(model, source, max_new_tokens, heads, interventions, proposer)
+    )
+    if verified is not None:
+        steps, decoder_self_attn, cross_attn = step_records(
+            verified.output_ids,
+            verified.logits,
+            verified.recorder,
+            config.n_decoder_layers,
+            config.bos_id,
+            config.eos_id,
+            top_k,
+            token_text,
+        )
+        return _Decoded(
+            verified.output_ids,
+            steps,
+            verified.logits.numpy(),
+            verified.stop_reason,
+            verified.recorder,
+            decoder_self_attn,
+            cross_attn,
+        )
+    encoder_heads = tuple(head for head in heads if head[0].startswith("encoder."))
+    decoder_heads = tuple(head for head in heads if head[0].startswith("decoder."))
+    result = greedy_decode(
+        model,
+        source,
+        max_new_tokens=max_new_tokens,
+        top_k=top_k,
+        record=True,
+        interventions=interventions,
+        encoder_stage_heads=encoder_heads,
+        token_text=token_text,
+    )
+    recorder = result.encoder_recorder
+    assert recorder is not None
+    if decoder_heads:
+        stage_recorder = AttentionRecorder(keep_weights=False, stage_heads=decoder_heads)
+        target = torch.tensor([[config.bos_id, *result.output_ids[:-1]]], device=source.device)
+        source_bias = model.source_bias(source)
+        memory = model.encode(source, source_bias, None, interventions)
+        model.decode(target, memory, source_bias, None, stage_recorder, interventions)
+        recorder.stages.update(stage_recorder.stages)
+    decoder_self_attn, cross_attn = _assemble_decoder_matrices(result.steps, source.size(1))
+    return _Decoded(
+        result.output_ids, result.steps, result.logits, result.stop_reason, recorder, decoder_self_attn, cross_attn
     )
 
 
@@ -41,15 +132,6 @@ def _assemble_decoder_matrices(steps: Sequence[StepRecord], source_length: int) 
     return self_attn, cross_attn
 
 
-def _stages_from(recorder: AttentionRecorder) -> dict[str, AttentionStages]:
-    return {
-        stage_key(site, head): AttentionStages(
-            site=site, head=head, **{name: value[0].numpy() for name, value in tensors.items()}
-        )
-        for (site, head), tensors in recorder.stages.items()
-    }
-
-
 @torch.inference_mode()
 def trace_sentence(
     model: Transformer,
@@ -60,11 +142,16 @@ def trace_sentence(
     stage_heads: Sequence[HeadRef] = (),
     interventions: Interventions | None = None,
     max_new_tokens: int | None = None,
+    proposer: Proposer | None = None,
+    step_by_step: bool = False,
 ) -> Trace:
     """Translate one sentence greedily and return everything about it.
 
     source_ids: the encoder input (special tokens included). stage_heads: heads whose scaled dot-product stages
-    are kept; decoder stages come from one teacher-forced pass over the final decoder input.
+    are kept. Every number comes from float32 passes of the model; the tokens are found by an int8 draft and
+    confirmed by one teacher-forced pass (model.speculative), which gives each step's rows exactly as step-by-step
+    decoding would. proposer: replaces the draft (tests use it to force disagreements). step_by_step: decode
+    one token per step with the key/value cache instead (same result; kept as the reference and for benchmarks).
     """
     model.eval()
     if len(source_ids) == 0:
@@ -73,54 +160,31 @@ def trace_sentence(
         raise ValueError(f"the source has {len(source_ids)} tokens; this model takes at most {model.config.max_len}")
     device = next(model.parameters()).device
     source = torch.tensor([list(source_ids)], dtype=torch.long, device=device)
-    encoder_heads = tuple((ref.site, ref.head) for ref in stage_heads if ref.kind == "encoder.self_attn")
-    decoder_heads = tuple((ref.site, ref.head) for ref in stage_heads if ref.kind != "encoder.self_attn")
-    result = greedy_decode(
-        model,
-        source,
-        max_new_tokens=max_new_tokens,
-        top_k=top_k,
-        record=True,
-        interventions=interventions,
-        encoder_stage_heads=encoder_heads,
-        token_text=token_text,
-    )
-    assert result.encoder_recorder is not None
+    heads = tuple((ref.site, ref.head) for ref in stage_heads)
+    max_new_tokens = max_new_tokens or default_max_new_tokens(model, source.size(1))
+    decoded = _decode(model, source, max_new_tokens, heads, interventions, top_k, token_text, proposer, step_by_step)
     n_encoder = model.config.n_encoder_layers
     encoder_self_attn = torch.stack(
-        [result.encoder_recorder.weights[f"encoder.{i}.self_attn"][0] for i in range(n_encoder)]
+        [decoded.recorder.weights[f"encoder.{i}.self_attn"][0] for i in range(n_encoder)]
     ).numpy()
-    stages = _stages_from(result.encoder_recorder)
-    decoder_input_ids = [model.config.bos_id, *result.output_ids[:-1]]
+    decoder_input_ids = [model.config.bos_id, *decoded.output_ids[:-1]]
     target = torch.tensor([decoder_input_ids], dtype=torch.long, device=device)
-    if decoder_heads:
-        recorder = AttentionRecorder(keep_weights=False, stage_heads=decoder_heads)
-        model.decode(
-            target,
-            model.encode(source, None, None, interventions),
-            model.source_bias(source),
-            None,
-            recorder,
-            interventions,
-        )
-        stages.update(_stages_from(recorder))
-    decoder_self_attn, cross_attn = _assemble_decoder_matrices(result.steps, source.size(1))
-    generated = [i for i in result.output_ids if i != model.config.eos_id]
+    generated = [i for i in decoded.output_ids if i != model.config.eos_id]
     translation = detokenize(generated) if detokenize is not None else " ".join(token_text(i) for i in generated)
     return Trace(
         source=_sequence_view(model, source, token_text),
         target=_sequence_view(model, target, token_text),
-        output_ids=tuple(result.output_ids),
-        output_tokens=tuple(token_text(i) for i in result.output_ids),
+        output_ids=tuple(decoded.output_ids),
+        output_tokens=tuple(token_text(i) for i in decoded.output_ids),
         translation=translation,
-        stop_reason=result.stop_reason,
+        stop_reason=decoded.stop_reason,
         encoder_self_attn=encoder_self_attn,
-        decoder_self_attn=decoder_self_attn,
-        cross_attn=cross_attn,
+        decoder_self_attn=decoded.decoder_self_attn,
+        cross_attn=decoded.cross_attn,
         source_padding_mask=padding_mask(source, model.config.pad_id)[0].numpy(),
         causal_mask=causal_mask(target.size(1)).numpy(),
         decoder_mask=decoder_mask(target, model.config.pad_id)[0].numpy(),
-        logits=result.logits,
-        steps=tuple(result.steps),
-        stages=stages,
+        logits=decoded.logits,
+        steps=tuple(decoded.steps),
+        stages=_stages_from(decoded.recorder),
     )

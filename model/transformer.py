@@ -58,8 +58,8 @@ class Transformer(nn.Module):
         return EmbeddingParts(token=token, positional=positional, summed=token + same_dtype)
 
     def source_bias(self, source_ids: torch.Tensor) -> torch.Tensor:
-        """Additive source padding mask [B, 1, 1, S]."""
-        return key_padding_bias(source_ids, self.config.pad_id)
+        """Additive source padding mask [B, 1, 1, S], in the dtype of the model's weights."""
+        return key_padding_bias(source_ids, self.config.pad_id, self.embedding.weight.dtype)
 
     def encode(
         self,
@@ -96,13 +96,13 @@ class Transformer(nn.Module):
         offset = cache.length if cache is not None else 0
         length = target_ids.size(1)
         if cache is None:
-            self_bias: torch.Tensor | None = decoder_bias(target_ids, self.config.pad_id)
+            self_bias: torch.Tensor | None = decoder_bias(target_ids, self.config.pad_id, self.embedding.weight.dtype)
         elif length == 1:
             self_bias = None  # one new query may see every cached key and itself
         else:
             query_pos = torch.arange(offset, offset + length, device=target_ids.device)
             key_pos = torch.arange(offset + length, device=target_ids.device)
-            self_bias = additive_bias(key_pos[None, :] <= query_pos[:, None])[None, None]
+            self_bias = additive_bias(key_pos[None, :] <= query_pos[:, None], self.embedding.weight.dtype)[None, None]
         x = dropout_in_training(self.embed(target_ids, offset).summed, self.config.dropout, self.training)
         for index, layer in enumerate(self.decoder_layers):
             layer_cache = cache.layers[index] if cache is not None else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import numpy as np
 import pytest
@@ -25,29 +24,9 @@ from model.transformer import Transformer
 MAX_NEW = 20
 
 
-def _varied(make_model: Any, seed: int) -> Transformer:
-    """A random pre-norm model with its attention and feed-forward matrices scaled up by 6.
-
-    At the default init the residual stream is dominated by the input embedding, the tied projection copies the
-    input token, and greedy decoding repeats one token forever: a cache bug would go unseen. Scaled up, the
-    outputs depend on the source and on the whole prefix.
-    """
-    model = make_model(seed=seed, norm_placement="pre")
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if parameter.dim() == 2 and not name.startswith("embedding"):
-                parameter.mul_(6.0)
-    return model
-
-
 def _sentences(seed: int) -> list[torch.Tensor]:
     gen = torch.Generator().manual_seed(100 + seed)
     return [torch.randint(4, 50, (1, length), generator=gen) for length in (3, 5, 8, 11)]
-
-
-@pytest.fixture(scope="module")
-def varied_models(make_model: Any) -> list[Transformer]:
-    return [_varied(make_model, seed) for seed in range(3)]
 
 
 def _with_eos(model: Transformer, eos_id: int) -> Transformer:
