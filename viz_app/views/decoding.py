@@ -85,7 +85,7 @@ def render_step(trace: Trace, record: StepRecord, info: ModelInfo) -> None:
         ui.chart(
             scores_heatmap(masked, prefix_labels, prefix_labels, title=f"Masked scores, layer {layer} head {head}"),
             "Q Kᵀ / √d_k plus the mask, for the decoder input so far. The bottom row is the one this step "
-            "adds; the rows above were computed at earlier steps and are kept in the key/value cache.",
+            "adds; the rows above belong to earlier steps, whose keys and values a decoder keeps in a cache.",
             key="dec_scores",
         )
     left, right = st.columns(2)
