@@ -160,3 +160,43 @@ def wait_charts_settled(page, expected: int | None = None, timeout_s: float = 60
             return drawn
         time.sleep(0.05)
     raise TimeoutError(f"charts did not settle: {last} plot svgs drawn, expected {expected}")
+
+
+# Installed before any page script runs: records, in the page's own clock (ms since navigation started), each
+# time the number of drawn plotly charts grows, without the test having to poll the page.
+CHART_TIMER_SCRIPT = """
+(() => {
+    window.__resetChartTimer = () => { window.__chartTimes = []; window.__chartsDrawn = 0; };
+    window.__resetChartTimer();
+    const count = () => {
+        const now = document.querySelectorAll('.js-plotly-plot .main-svg').length;
+        if (now > window.__chartsDrawn) {
+            window.__chartsDrawn = now;
+            window.__chartTimes.push([performance.now(), document.querySelectorAll('.js-plotly-plot').length]);
+        } else if (now < window.__chartsDrawn) {
+            window.__chartsDrawn = now;  // charts of the previous page removed
+        }
+    };
+    new MutationObserver(count).observe(document, {childList: true, subtree: true});
+})();
+"""
+
+
+def install_chart_timer(page) -> None:  # type: ignore[no-untyped-def]
+    """Call before page.goto: from then on the page logs when its charts appear (see charts_drawn_at)."""
+    page.add_init_script(CHART_TIMER_SCRIPT)
+
+
+def charts_drawn_at(page, expected: int, timeout_s: float = 60.0, quiet_s: float = 1.0) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    """Seconds from the start of navigation until the page's last plotly chart was drawn, and the chart count.
+
+    Waits (checking every 0.25 s, one call each) until `expected` charts are drawn and nothing new has been drawn
+    for quiet_s; the time itself comes from the page's clock, so the checking does not add to it.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        times, now = page.evaluate("() => [window.__chartTimes || [], performance.now()]")
+        if times and times[-1][1] >= expected and now - times[-1][0] >= quiet_s * 1000:
+            return times[-1][0] / 1000.0, int(times[-1][1])
+        time.sleep(0.25)
+    raise TimeoutError(f"charts did not settle within {timeout_s} s: {times[-1:] if times else 'none drawn'}")
