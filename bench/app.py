@@ -96,7 +96,16 @@ def bench_reruns(count: int) -> list[float]:
     return times
 
 
-def bench_browser(models: Path, count: int) -> tuple[dict[str, list[float]], int]:
+FLOOR_APP = """
+import plotly.graph_objects as go
+import streamlit as st
+
+st.title("Floor")
+st.plotly_chart(go.Figure(go.Heatmap(z=[[0.1, 0.9], [0.6, 0.4]])), width="stretch")
+"""
+
+
+def bench_browser(models: Path, count: int, scratch: Path) -> tuple[dict[str, list[float]], int]:
     """Seconds from navigation to the last plotly chart of the attention page drawn, three ways in the same rounds.
 
     cold: page.goto(/attention) in a new browser context (empty HTTP cache, like a first visit in a fresh profile:
@@ -104,13 +113,21 @@ def bench_browser(models: Path, count: int) -> tuple[dict[str, list[float]], int
     one context kept for all loads, a new tab per load (a returning user's cache). in_app: the Translate page
     loaded, then the sidebar's "Attention" link clicked (how a user moves between the app's pages). Times come
     from the page's own clock (tests/app_helpers.py CHART_TIMER_SCRIPT), so checking for the charts adds nothing.
+    floor: in the same rounds, the cold load of a one-line Streamlit page with one 2 x 2 plotly heatmap (what
+    Streamlit and plotly.js cost on this machine before any of the app's own content).
     """
     from app_helpers import VIEWPORT, charts_drawn_at, install_chart_timer, launch_chromium, streamlit_server
     from playwright.sync_api import sync_playwright
 
-    times: dict[str, list[float]] = {"cold": [], "warm": [], "in_app": []}
+    times: dict[str, list[float]] = {"cold": [], "warm": [], "in_app": [], "floor": []}
     expected = 0
-    with streamlit_server(models) as base_url, sync_playwright() as playwright:
+    floor_app = scratch / "floor_app.py"
+    floor_app.write_text(FLOOR_APP, encoding="utf-8")
+    with (
+        streamlit_server(models) as base_url,
+        streamlit_server(models, app_path=floor_app) as floor_url,
+        sync_playwright() as playwright,
+    ):
         browser = launch_chromium(playwright)
         warm_context = browser.new_context(viewport=VIEWPORT)
         try:
@@ -118,6 +135,13 @@ def bench_browser(models: Path, count: int) -> tuple[dict[str, list[float]], int
                 for kind in times:
                     page = warm_context.new_page() if kind == "warm" else browser.new_page(viewport=VIEWPORT)
                     install_chart_timer(page)
+                    if kind == "floor":
+                        page.goto(floor_url)
+                        drawn_s, _ = charts_drawn_at(page, 1)
+                        if i > 0:
+                            times[kind].append(drawn_s)
+                        page.close()
+                        continue
                     if kind == "in_app":
                         page.goto(f"{base_url}/")
                         charts_drawn_at(page, 1)
@@ -169,18 +193,20 @@ def main() -> None:
             f"median of {len(reruns)} after 2 warm-ups",
         }
         if not args.skip_browser:
-            renders, charts = bench_browser(models, args.renders)
+            renders, charts = bench_browser(models, args.renders, Path(scratch))
             report.update(
                 browser_render_s_median=round(statistics.median(renders["cold"]), 3),
                 browser_render_s_max=round(max(renders["cold"]), 3),
                 browser_render_warm_cache_s_median=round(statistics.median(renders["warm"]), 3),
                 browser_render_in_app_s_median=round(statistics.median(renders["in_app"]), 3),
+                browser_floor_s_median=round(statistics.median(renders["floor"]), 3),
                 browser_charts=charts,
                 browser_method="Playwright + /usr/bin/chromium 1400x900, time from navigation start to the last of "
                 f"the attention page's {charts} plotly charts drawn, in the page's clock; median of "
                 f"{len(renders['cold'])} after a warm-up round. The headline is goto(/attention) in a new browser "
                 "context per load (empty cache); warm_cache: goto in one reused context (new tab per load); in_app: "
-                "from the Translate page, a click on the sidebar's Attention link. All three in the same rounds",
+                "from the Translate page, a click on the sidebar's Attention link; floor: a new context loading a "
+                "one-line Streamlit page with one 2 x 2 plotly heatmap. All four in the same rounds",
             )
         rss = bench_rss(models, args.sentences)
         report.update(

@@ -88,8 +88,9 @@ def wait_healthy(base_url: str, process: subprocess.Popen, timeout: float = 60.0
 
 
 @contextmanager
-def streamlit_server(models: Path, log_path: Path | None = None) -> Iterator[str]:
-    """Run `streamlit run viz_app/app.py` headless on a free port; yields the base URL; stops it by its pid."""
+def streamlit_server(models: Path, log_path: Path | None = None, app_path: Path = APP_PATH) -> Iterator[str]:
+    """Run `streamlit run viz_app/app.py` (or app_path) headless on a free port; yields the base URL; stops it by
+    its pid."""
     from viz_app.settings import MODELS_DIR_ENV
 
     port = free_port()
@@ -97,7 +98,7 @@ def streamlit_server(models: Path, log_path: Path | None = None) -> Iterator[str
     command = [
         str(STREAMLIT),
         "run",
-        str(APP_PATH),
+        str(app_path),
         "--server.headless",
         "true",
         "--server.port",
