@@ -56,25 +56,30 @@ def tiny_model(make_model: ModelFactory) -> Transformer:
     return make_model(seed=0)
 
 
-def varied_model(make_model: ModelFactory, seed: int) -> Transformer:
-    """A random pre-norm model with its attention and feed-forward matrices scaled up by 6.
+@pytest.fixture(scope="session")
+def make_varied_model(make_model: ModelFactory) -> ModelFactory:
+    """Factory: a random pre-norm model with its attention and feed-forward matrices scaled up by 6.
 
     At the default init the residual stream is dominated by the input embedding, the tied projection copies the
     input token, and greedy decoding repeats one token forever: a cache bug would go unseen. Scaled up, the
-    outputs depend on the source and on the whole prefix.
+    outputs depend on the source and on the whole prefix. make_varied_model(seed=0, **config overrides).
     """
-    model = make_model(seed=seed, norm_placement="pre")
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if parameter.dim() == 2 and not name.startswith("embedding"):
-                parameter.mul_(6.0)
-    return model
+
+    def build(seed: int = 0, **overrides: object) -> Transformer:
+        model = make_model(seed=seed, norm_placement="pre", **overrides)
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                if parameter.dim() == 2 and not name.startswith("embedding"):
+                    parameter.mul_(6.0)
+        return model
+
+    return build
 
 
 @pytest.fixture(scope="session")
-def varied_models(make_model: ModelFactory) -> list[Transformer]:
-    """Three varied_model()s, seeds 0, 1, 2 (shared: tests must not modify them; deep-copy first)."""
-    return [varied_model(make_model, seed) for seed in range(3)]
+def varied_models(make_varied_model: ModelFactory) -> list[Transformer]:
+    """Three varied models, seeds 0, 1, 2 (shared: tests must not modify them; deep-copy first)."""
+    return [make_varied_model(seed) for seed in range(3)]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -74,7 +74,13 @@ def test_trace_equals_step_by_step_decoding_for_post_norm(tiny_model: Transforme
 def test_trace_equals_step_by_step_decoding_under_interventions(varied_models: list[Transformer]) -> None:
     interventions = Interventions(
         zero_heads=frozenset({HeadRef("decoder.self_attn", 0, 1), HeadRef("decoder.cross_attn", 1, 2)}),
-        uniform_heads=frozenset({HeadRef("decoder.cross_attn", 0, 0), HeadRef("encoder.self_attn", 1, 3)}),
+        uniform_heads=frozenset(
+            {
+                HeadRef("decoder.cross_attn", 0, 0),
+                HeadRef("decoder.self_attn", 1, 2),
+                HeadRef("encoder.self_attn", 1, 3),
+            }
+        ),
         temperature=1.7,
     )
     for source in SOURCES:
@@ -161,3 +167,22 @@ def test_draft_follows_the_model_on_a_confident_decoder(varied_models: list[Tran
             agreed += sum(a == b for a, b in zip(proposal, truth, strict=False))
             total += len(truth)
     assert agreed >= 0.5 * total
+
+
+def test_a_float32_draft_follows_every_intervention(make_varied_model: Any) -> None:
+    """Widths that are not multiples of 16 keep the draft in float32, where it must propose exactly the model's
+    tokens: the draft applies switched-off heads, uniform heads and the temperature as the model does."""
+    model = make_varied_model(seed=4, d_model=24, n_heads=4, d_ff=40)
+    assert DraftDecoder(model).output.scales is None
+    interventions = Interventions(
+        zero_heads=frozenset({HeadRef("decoder.self_attn", 0, 1), HeadRef("decoder.cross_attn", 1, 2)}),
+        uniform_heads=frozenset({HeadRef("decoder.self_attn", 1, 0), HeadRef("decoder.cross_attn", 0, 3)}),
+        temperature=0.6,
+    )
+    for source_ids in SOURCES:
+        source = torch.tensor([source_ids])
+        plain = decode_and_verify(model, source, MAX_NEW)
+        changed = decode_and_verify(model, source, MAX_NEW, interventions=interventions)
+        assert plain is not None and changed is not None
+        assert plain.passes == 1 and changed.passes == 1
+        assert changed.output_ids == greedy_decode(model, source, MAX_NEW, interventions=interventions).output_ids
