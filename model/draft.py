@@ -107,7 +107,7 @@ class DraftLayer:
                 cross.in_proj_weight[:d] * query_scale[0], cross.in_proj_bias[:d] * query_scale[0]
             ),
             cross_out=DraftLinear.quantize(cross.out_proj.weight, cross.out_proj.bias),
-            w_cross_kv=cross.in_proj_weight[d:].detach().clone(),
+            w_cross_kv=cross.in_proj_weight[d:].detach(),
             b_cross_kv=cross.in_proj_bias[d:].detach().clone(),
             expand=DraftLinear.quantize(layer.feed_forward.expand.weight, layer.feed_forward.expand.bias),
             contract=DraftLinear.quantize(layer.feed_forward.contract.weight, layer.feed_forward.contract.bias),
@@ -124,9 +124,9 @@ class DraftDecoder:
         config = model.config
         self.config = config
         self.pre_norm = config.norm_placement == "pre"
-        self.embedding = model.embedding.weight.detach().float().clone()
+        self.embedding = model.embedding.weight.detach().float()  # shared with the model, not copied
         self.embedding_scale = model.embedding.scale
-        self.positions = model.positions.table.detach().float().clone()
+        self.positions = model.positions.table.detach().float()
         self.layers = [DraftLayer.of(layer) for layer in model.decoder_layers]
         self.output = DraftLinear.quantize(model.embedding.weight)
         final = model.decoder_norm
