@@ -51,7 +51,8 @@ def default_max_new_tokens(model: Transformer, source_length: int) -> int:
     return max(1, min(source_length + 50, model.config.max_len - 1))
 
 
-def _check_length(model: Transformer, max_new_tokens: int) -> None:
+def check_max_new_tokens(model: Transformer, max_new_tokens: int) -> None:
+    """Raise ValueError unless 1 <= max_new_tokens <= max_len - 1 (BOS and the outputs must fit the positions)."""
     if not 1 <= max_new_tokens <= model.config.max_len - 1:
         raise ValueError(f"max_new_tokens must be in [1, {model.config.max_len - 1}], got {max_new_tokens}")
 
@@ -83,7 +84,7 @@ def greedy_decode(
     model.eval()
     config = model.config
     max_new_tokens = max_new_tokens or default_max_new_tokens(model, source_ids.size(1))
-    _check_length(model, max_new_tokens)
+    check_max_new_tokens(model, max_new_tokens)
     encoder_recorder = AttentionRecorder(stage_heads=encoder_stage_heads) if record else None
     source_bias = model.source_bias(source_ids)
     memory = model.encode(source_ids, source_bias, encoder_recorder, interventions)
@@ -147,7 +148,7 @@ def greedy_decode_uncached(
     model.eval()
     config = model.config
     max_new_tokens = max_new_tokens or default_max_new_tokens(model, source_ids.size(1))
-    _check_length(model, max_new_tokens)
+    check_max_new_tokens(model, max_new_tokens)
     source_bias = model.source_bias(source_ids)
     memory = model.encode(source_ids, source_bias)
     decoder_input = torch.tensor([[config.bos_id]], dtype=torch.long, device=source_ids.device)
@@ -173,7 +174,7 @@ def greedy_decode_batch(
     config = model.config
     batch = source_ids.size(0)
     max_new_tokens = max_new_tokens or default_max_new_tokens(model, source_ids.size(1))
-    _check_length(model, max_new_tokens)
+    check_max_new_tokens(model, max_new_tokens)
     source_bias = model.source_bias(source_ids)
     memory = model.encode(source_ids, source_bias)
     cache = model.new_cache()

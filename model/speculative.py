@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from model.decoding import STOP_EOS, STOP_LENGTH, never_emitted, next_token_logits
+from model.decoding import STOP_EOS, STOP_LENGTH, check_max_new_tokens, never_emitted, next_token_logits
 from model.draft import draft_for
 from model.interventions import Interventions
 from model.recording import AttentionRecorder
@@ -83,6 +83,9 @@ def decode_and_verify(
     disagreeing); the caller then decodes step by step.
     """
     config = model.config
+    check_max_new_tokens(model, max_new_tokens)
+    if source_ids.dim() != 2 or source_ids.size(0) != 1:
+        raise ValueError(f"decode_and_verify takes one sentence, source_ids [1, S]; got {tuple(source_ids.shape)}")
     proposer = proposer or draft_for(model)
     banned = never_emitted(model)
     source_bias = model.source_bias(source_ids)

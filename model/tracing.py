@@ -68,9 +68,9 @@ def _decode(
 ) -> _Decoded:
     """Draft and verify (model.speculative); step by step with the cache when asked or if that has not settled."""
     config = model.config
-    verified = (
-        None if step_by_step else decode_and_verify(model, source, max_new_tokens, heads, interventions, proposer)
-    )
+    # The int8 draft runs on the CPU only; elsewhere decoding goes step by step.
+    use_draft = not step_by_step and (source.device.type == "cpu" or proposer is not None)
+    verified = decode_and_verify(model, source, max_new_tokens, heads, interventions, proposer) if use_draft else None
     if verified is not None:
         steps, decoder_self_attn, cross_attn = step_records(
             verified.output_ids,

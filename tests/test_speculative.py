@@ -186,3 +186,13 @@ def test_a_float32_draft_follows_every_intervention(make_varied_model: Any) -> N
         assert plain is not None and changed is not None
         assert plain.passes == 1 and changed.passes == 1
         assert changed.output_ids == greedy_decode(model, source, MAX_NEW, interventions=interventions).output_ids
+
+
+def test_length_limits_are_checked_as_in_step_by_step_decoding(tiny_model: Transformer) -> None:
+    limit = tiny_model.config.max_len - 1
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        trace_sentence(tiny_model, SOURCES[0], max_new_tokens=limit + 1)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        decode_and_verify(tiny_model, torch.tensor([SOURCES[0]]), 0)
+    trace = trace_sentence(tiny_model, SOURCES[0], max_new_tokens=limit)
+    assert len(trace.output_ids) <= limit and len(trace.steps) == len(trace.output_ids)
