@@ -7,8 +7,6 @@ import math
 import torch
 from torch import nn
 
-from model.packed_linear import PackedWeight
-
 
 def sinusoidal_table(max_len: int, d_model: int) -> torch.Tensor:
     """The paper's positional encodings, float32 [max_len, d_model].
@@ -36,7 +34,6 @@ class TokenEmbedding(nn.Module):
         self.weight = nn.Parameter(torch.empty(vocab_size, d_model))
         self.scale = math.sqrt(d_model)
         self.pad_id = pad_id
-        self._packed = PackedWeight()
         nn.init.normal_(self.weight, mean=0.0, std=d_model**-0.5)
         with torch.no_grad():
             self.weight[pad_id].zero_()
@@ -46,8 +43,8 @@ class TokenEmbedding(nn.Module):
         return nn.functional.embedding(ids, self.weight) * self.scale
 
     def project(self, hidden: torch.Tensor) -> torch.Tensor:
-        """hidden [B, T, d] -> logits [B, T, V] through the tied matrix E^T (oneDNN-packed at inference)."""
-        return self._packed.linear(hidden, self.weight)
+        """hidden [B, T, d] -> logits [B, T, V] through the tied matrix E^T."""
+        return nn.functional.linear(hidden, self.weight)
 
 
 class PositionalEncoding(nn.Module):
