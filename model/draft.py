@@ -275,7 +275,10 @@ _DRAFTS: weakref.WeakKeyDictionary[Transformer, tuple[tuple[int, ...], DraftDeco
 
 def draft_for(model: Transformer) -> DraftDecoder:
     """The draft of one model, built on first use and rebuilt whenever a weight has changed in place since."""
-    versions = tuple(p._version for p in model.parameters())
+    parameters = list(model.parameters())
+    if any(p.is_inference() for p in parameters):
+        return DraftDecoder(model)  # weights made under inference_mode have no version counter: never cached
+    versions = tuple(p._version for p in parameters)
     cached = _DRAFTS.get(model)
     if cached is not None and cached[0] == versions:
         return cached[1]

@@ -196,3 +196,11 @@ def test_length_limits_are_checked_as_in_step_by_step_decoding(tiny_model: Trans
         decode_and_verify(tiny_model, torch.tensor([SOURCES[0]]), 0)
     trace = trace_sentence(tiny_model, SOURCES[0], max_new_tokens=limit)
     assert len(trace.output_ids) <= limit and len(trace.steps) == len(trace.output_ids)
+
+
+def test_a_model_made_under_inference_mode_is_traced_too(make_model: Any) -> None:
+    with torch.inference_mode():
+        model = make_model(seed=5)
+        assert all(p.is_inference() for p in model.parameters())
+        assert draft_for(model) is not draft_for(model)  # no version counter to tell a change: never cached
+    _assert_trace_matches_stepwise(model, SOURCES[1])
