@@ -29,6 +29,9 @@ MAX_PASSES = 4
 
 
 class Proposer(Protocol):
+    """Anything that proposes greedy tokens: the model's int8 DraftDecoder, or in tests a list with planted
+    mistakes. Same arguments and result as DraftDecoder.propose."""
+
     def propose(
         self,
         memory: torch.Tensor,
