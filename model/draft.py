@@ -230,6 +230,10 @@ class DraftDecoder:
         config = self.config
         capacity = max_new_tokens + 1
         at = interventions.at if interventions is not None else (lambda _site: None)
+        # What each layer's two sites do, resolved once per call rather than at every step.
+        layer_interventions = [
+            (at(f"decoder.{index}.self_attn"), at(f"decoder.{index}.cross_attn")) for index in range(len(self.layers))
+        ]
         cross = self._cross_keys_values(memory)
         key_bias = source_bias.float().reshape(-1)
         cross_bias = None if bool(torch.isfinite(key_bias).all()) else key_bias
@@ -242,7 +246,7 @@ class DraftDecoder:
             token = tokens[position]
             x = self.embedding[token : token + 1] * self.embedding_scale + self.positions[position : position + 1]
             for index, layer in enumerate(self.layers):
-                self_site, cross_site = f"decoder.{index}.self_attn", f"decoder.{index}.cross_attn"
+                self_intervention, cross_intervention = layer_interventions[index]
                 x = self._residual(
                     layer.self_norm,
                     x,
@@ -251,10 +255,10 @@ class DraftDecoder:
                     self_keys[index],
                     self_values[index],
                     position,
-                    at(self_site),
+                    self_intervention,
                 )
                 x = self._residual(
-                    layer.cross_norm, x, self._cross_attention, layer, cross[index], cross_bias, at(cross_site)
+                    layer.cross_norm, x, self._cross_attention, layer, cross[index], cross_bias, cross_intervention
                 )
                 x = self._residual(layer.ff_norm, x, self._feed_forward, layer)
             if position + 1 < len(tokens):

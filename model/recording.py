@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import torch
 
 STAGE_NAMES = ("q", "k", "v", "raw_scores", "scaled_scores", "masked_scores", "weights", "output")
@@ -36,6 +37,20 @@ class AttentionRecorder:
 
     def record_stages(self, site: str, head: int, stages: dict[str, torch.Tensor]) -> None:
         self.stages[(site, head)] = {name: as_recorded(stages[name]) for name in STAGE_NAMES}
+
+
+def stacked_weights(recorder: AttentionRecorder, sites: list[str]) -> np.ndarray:
+    """The weights of one sentence at each site, [1, H, T_q, T_k] each, stacked: [len(sites), H, T_q, T_k]."""
+    return torch.stack([recorder.weights[site][0] for site in sites]).numpy()
+
+
+def split_by_side(
+    heads: Iterable[tuple[str, int]],
+) -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, int], ...]]:
+    """(site, head) pairs -> (the encoder's, the decoder's), for the passes that record each side."""
+    heads = tuple(heads)
+    encoder = tuple(head for head in heads if head[0].startswith("encoder."))
+    return encoder, tuple(head for head in heads if head not in encoder)
 
 
 def as_recorded(tensor: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ import torch
 from model.decoding import STOP_EOS, STOP_LENGTH, check_max_new_tokens, never_emitted, next_token_logits
 from model.draft import draft_for
 from model.interventions import Interventions
-from model.recording import AttentionRecorder
+from model.recording import AttentionRecorder, split_by_side, stacked_weights
 from model.trace import StepRecord
 from model.transformer import Transformer
 
@@ -92,9 +92,9 @@ def decode_and_verify(
     proposer = proposer or draft_for(model)
     banned = never_emitted(model)
     source_bias = model.source_bias(source_ids)
-    encoder_recorder = AttentionRecorder(stage_heads=[h for h in stage_heads if h[0].startswith("encoder.")])
+    encoder_heads, decoder_heads = split_by_side(stage_heads)
+    encoder_recorder = AttentionRecorder(stage_heads=encoder_heads)
     memory = model.encode(source_ids, source_bias, encoder_recorder, interventions)
-    decoder_heads = [h for h in stage_heads if h[0].startswith("decoder.")]
     accepted: list[int] = []
     for passes in range(1, MAX_PASSES + 1):
         proposal = list(accepted)
@@ -134,8 +134,8 @@ def step_records(
     logits [T, V]; recorder holds decoder weights [1, H, T, T_k]. Returns (steps, decoder self-attention
     [L, H, T, T], cross-attention [L, H, T, S]); step t's rows are row t of those matrices.
     """
-    self_attn = torch.stack([recorder.weights[f"decoder.{i}.self_attn"][0] for i in range(n_decoder_layers)]).numpy()
-    cross_attn = torch.stack([recorder.weights[f"decoder.{i}.cross_attn"][0] for i in range(n_decoder_layers)]).numpy()
+    self_attn = stacked_weights(recorder, [f"decoder.{i}.self_attn" for i in range(n_decoder_layers)])
+    cross_attn = stacked_weights(recorder, [f"decoder.{i}.cross_attn" for i in range(n_decoder_layers)])
     probabilities = torch.softmax(logits, dim=-1)
     top_probs, top_ids = torch.topk(probabilities, min(top_k, logits.size(-1)), dim=-1)
     top_id_rows = top_ids.tolist()

@@ -11,7 +11,7 @@ import torch
 from model.decoding import default_max_new_tokens, greedy_decode
 from model.interventions import HeadRef, Interventions
 from model.masks import causal_mask, decoder_mask, padding_mask
-from model.recording import AttentionRecorder
+from model.recording import AttentionRecorder, split_by_side, stacked_weights
 from model.speculative import Proposer, decode_and_verify, step_records
 from model.trace import AttentionStages, SequenceView, StepRecord, Trace, stage_key
 from model.transformer import Transformer
@@ -91,8 +91,7 @@ def _decode(
             decoder_self_attn,
             cross_attn,
         )
-    encoder_heads = tuple(head for head in heads if head[0].startswith("encoder."))
-    decoder_heads = tuple(head for head in heads if head[0].startswith("decoder."))
+    encoder_heads, decoder_heads = split_by_side(heads)
     result = greedy_decode(
         model,
         source,
@@ -164,9 +163,7 @@ def trace_sentence(
     max_new_tokens = max_new_tokens or default_max_new_tokens(model, source.size(1))
     decoded = _decode(model, source, max_new_tokens, heads, interventions, top_k, token_text, proposer, step_by_step)
     n_encoder = model.config.n_encoder_layers
-    encoder_self_attn = torch.stack(
-        [decoded.recorder.weights[f"encoder.{i}.self_attn"][0] for i in range(n_encoder)]
-    ).numpy()
+    encoder_self_attn = stacked_weights(decoded.recorder, [f"encoder.{i}.self_attn" for i in range(n_encoder)])
     decoder_input_ids = [model.config.bos_id, *decoded.output_ids[:-1]]
     target = torch.tensor([decoder_input_ids], dtype=torch.long, device=device)
     generated = [i for i in decoded.output_ids if i != model.config.eos_id]
