@@ -31,7 +31,9 @@ lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 bench: setup
+	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) bench/decode.py
+	$(PY) bench/dropout.py
 	$(PY) bench/load.py
 	$(PY) bench/app.py
 

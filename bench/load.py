@@ -11,7 +11,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PROBE = (
     "import time; t = time.perf_counter(); import torch; t_torch = time.perf_counter();"
-    "from model.checkpoint import load_pretrained; p = load_pretrained({path!r});"
+    "from model.data.checkpoint import load_pretrained; p = load_pretrained({path!r});"
     "print(time.perf_counter() - t, time.perf_counter() - t_torch)"
 )
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import torch
 
-from model.checkpoint import load_pretrained
-from model.cli_errors import run_cli
-from model.data import SPLITS, load_pairs, read_lines
+from model.cli import run_cli
+from model.data.checkpoint import load_pretrained
+from model.data.corpus import SPLITS, load_pairs, read_lines
 from model.pipeline import InputError, Translator
-from model.scoring import corpus_scores
+from model.train.scoring import corpus_scores
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

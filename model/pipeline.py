@@ -6,12 +6,13 @@ from collections.abc import Sequence
 
 import torch
 
-from model.checkpoint import Pretrained
-from model.data import normalize
-from model.decoding import greedy_decode_batch
-from model.interventions import HeadRef, Interventions
-from model.trace import Trace
-from model.tracing import trace_sentence
+from model.data.checkpoint import Pretrained
+from model.data.corpus import normalize
+from model.decode import greedy_decode_batch
+from model.inspect.interventions import Interventions
+from model.inspect.trace import Trace
+from model.inspect.tracing import trace_sentence
+from model.nn.names import HeadRef
 
 MAX_INPUT_CHARS = 1000
 MAX_SOURCE_TOKENS = 128

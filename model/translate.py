@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from model.checkpoint import load_pretrained
-from model.cli_errors import run_cli
-from model.data import REPO_ROOT
+from model.cli import run_cli
+from model.data.checkpoint import load_pretrained
+from model.data.corpus import REPO_ROOT
 from model.pipeline import InputError, Translator
 
 DEFAULT_MODEL = REPO_ROOT / "pretrained" / "multi30k-en-de"

@@ -11,8 +11,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.config import ModelConfig
-from model.transformer import Transformer
+from model.nn.config import ModelConfig
+from model.nn.transformer import Transformer
 
 ModelFactory = Callable[..., Transformer]
 
@@ -80,6 +80,28 @@ def make_varied_model(make_model: ModelFactory) -> ModelFactory:
 def varied_models(make_varied_model: ModelFactory) -> list[Transformer]:
     """Three varied models, seeds 0, 1, 2 (shared: tests must not modify them; deep-copy first)."""
     return [make_varied_model(seed) for seed in range(3)]
+
+
+_NOT_APPLICABLE: list[str] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked needs_cuda are deselected where CUDA is absent: not applicable here, so counted neither as
+    passed nor as skipped; the summary names them."""
+    if torch.cuda.is_available():
+        return
+    kept, dropped = [], []
+    for item in items:
+        (dropped if item.get_closest_marker("needs_cuda") else kept).append(item)
+    if dropped:
+        _NOT_APPLICABLE.extend(item.nodeid for item in dropped)
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for nodeid in _NOT_APPLICABLE:
+        terminalreporter.write_line(f"NOT APPLICABLE (no CUDA on this machine, not run, not counted): {nodeid}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -10,7 +10,8 @@ import pytest
 from app_helpers import APP_PATH, PAGES, TINY_MODEL_NAME, models_dir  # noqa: F401  (models_dir is a fixture)
 from streamlit.testing.v1 import AppTest
 
-from model.checkpoint import load_pretrained
+from model.data.checkpoint import load_pretrained
+from model.nn.names import HeadRef
 from model.pipeline import MAX_INPUT_CHARS, Translator
 
 MARKUP = "<b>hi</b> <script>alert(1)</script> 🙂"
@@ -157,7 +158,7 @@ def test_attention_widgets_change_the_charts(models_dir: Path) -> None:  # noqa:
     assert "Mean over the heads of layer 1" in titles
     at.selectbox(key="att_head").set_value(2).run()
     assert any(s.value.startswith("Layer 1, head 2") for s in at.subheader)
-    at.multiselect(key="att_zero").set_value([("decoder.cross_attn", 0, 0)]).run()
+    at.multiselect(key="att_zero").set_value([HeadRef("decoder.cross_attn", 0, 0)]).run()
     assert_clean(at, "attention")
     assert "Interventions are on" in " ".join(m.value for m in at.markdown)
 

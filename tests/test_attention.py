@@ -7,9 +7,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from model.attention import KVCache, MultiHeadAttention, scaled_dot_product_attention
-from model.masks import additive_bias, key_padding_bias
-from model.recording import AttentionRecorder
+from model.inspect.recording import Recorder
+from model.nn.attention import KVCache, MultiHeadAttention, scaled_dot_product_attention
+from model.nn.masks import additive_bias, key_padding_bias
 
 ATOL = 1e-5
 
@@ -64,7 +64,7 @@ def _torch_twin(ours: MultiHeadAttention) -> nn.MultiheadAttention:
 
 def _layer(seed: int, d_model: int = 32, n_heads: int = 4) -> MultiHeadAttention:
     torch.manual_seed(seed)
-    layer = MultiHeadAttention(d_model, n_heads, attention_dropout=0.1).eval()
+    layer = MultiHeadAttention(d_model, n_heads, attention_dropout=0.1, site="encoder.0.self_attn").eval()
     with torch.no_grad():
         layer.in_proj_bias.normal_()  # non-zero biases, so that a bias mix-up between q, k and v would show
         layer.out_proj.bias.normal_()
@@ -82,14 +82,14 @@ def test_multihead_layer_matches_torch(kind: str) -> None:
     key_ids = torch.zeros(3, keys.size(1), dtype=torch.long)
     for row, length in enumerate(lengths):
         key_ids[row, :length] = 7  # any non-pad id; pad id 0 marks the padding
-    recorder = AttentionRecorder()
+    recorder = Recorder()
     with torch.no_grad():
-        out = ours(query, None if kind == "self" else keys, key_padding_bias(key_ids, 0), site="s", recorder=recorder)
+        out = ours(query, None if kind == "self" else keys, key_padding_bias(key_ids, 0), probe=recorder)
         expected, per_head = twin(
             query, keys, keys, key_padding_mask=key_ids == 0, need_weights=True, average_attn_weights=False
         )
         _, averaged = twin(query, keys, keys, key_padding_mask=key_ids == 0, need_weights=True)
-    weights = recorder.weights["s"]
+    weights = recorder.weights[ours.site]
     assert weights.shape == (3, 4, 6, keys.size(1))
     torch.testing.assert_close(out, expected, atol=ATOL, rtol=0)
     torch.testing.assert_close(weights, per_head, atol=ATOL, rtol=0)
@@ -101,12 +101,12 @@ def test_multihead_layer_matches_torch_with_causal_mask() -> None:
     twin = _torch_twin(ours)
     x = torch.randn(2, 7, 32, generator=torch.Generator().manual_seed(6))
     allowed = torch.ones(7, 7, dtype=torch.bool).tril()
-    recorder = AttentionRecorder()
+    recorder = Recorder()
     with torch.no_grad():
-        out = ours(x, None, additive_bias(allowed), site="s", recorder=recorder)
+        out = ours(x, None, additive_bias(allowed), probe=recorder)
         expected, per_head = twin(x, x, x, attn_mask=~allowed, average_attn_weights=False)
     torch.testing.assert_close(out, expected, atol=ATOL, rtol=0)
-    torch.testing.assert_close(recorder.weights["s"], per_head, atol=ATOL, rtol=0)
+    torch.testing.assert_close(recorder.weights[ours.site], per_head, atol=ATOL, rtol=0)
 
 
 def test_rows_sum_to_one_and_padding_keys_get_exactly_zero() -> None:

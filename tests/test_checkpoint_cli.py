@@ -13,8 +13,8 @@ import torch
 from tiny_models import make_tiny_pretrained, tiny_tokenizer
 
 from model import evaluate, translate
-from model.checkpoint import ModelLoadError, load_pretrained
-from model.cli_errors import run_cli
+from model.cli import run_cli
+from model.data.checkpoint import ModelLoadError, load_pretrained
 from model.pipeline import InputError, Translator
 
 pytestmark = pytest.mark.data

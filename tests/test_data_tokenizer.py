@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from model.data import data_dir, load_pairs, normalize, split_checksums
-from model.tokenizer import SPECIAL_TOKENS, SubwordTokenizer, TokenizerError
+from model.data.corpus import data_dir, load_pairs, normalize, split_checksums
+from model.data.tokenizer import SPECIAL_TOKENS, SubwordTokenizer, TokenizerError
 
 pytestmark = pytest.mark.data
 

@@ -7,9 +7,9 @@ import copy
 import numpy as np
 import pytest
 import torch
+from reference_decoding import decode_recording_each_step
 
-from model.config import ModelConfig
-from model.decoding import (
+from model.decode import (
     STOP_EOS,
     STOP_LENGTH,
     greedy_decode,
@@ -18,8 +18,10 @@ from model.decoding import (
     never_emitted,
     next_token_logits,
 )
-from model.recording import AttentionRecorder
-from model.transformer import Transformer
+from model.inspect.recording import Recorder
+from model.nn.config import ModelConfig
+from model.nn.names import site_name
+from model.nn.transformer import Transformer
 
 MAX_NEW = 20
 
@@ -38,7 +40,7 @@ def _with_eos(model: Transformer, eos_id: int) -> Transformer:
 
 
 def test_varied_models_do_not_collapse(varied_models: list[Transformer]) -> None:
-    outputs = [greedy_decode(m, s, MAX_NEW, record=False).output_ids for m in varied_models for s in _sentences(0)]
+    outputs = [greedy_decode(m, s, MAX_NEW).output_ids for m in varied_models for s in _sentences(0)]
     assert all(len(o) == MAX_NEW for o in outputs)
     assert sum(len(set(o)) >= 3 for o in outputs) >= len(outputs) // 2
     assert len({tuple(o) for o in outputs}) == len(outputs)
@@ -47,7 +49,7 @@ def test_varied_models_do_not_collapse(varied_models: list[Transformer]) -> None
 def test_cached_greedy_equals_uncached(varied_models: list[Transformer]) -> None:
     for index, model in enumerate(varied_models):
         for source in _sentences(index):
-            cached = greedy_decode(model, source, MAX_NEW, record=False)
+            cached = greedy_decode(model, source, MAX_NEW)
             assert cached.output_ids == greedy_decode_uncached(model, source, MAX_NEW), (index, source.tolist())
 
 
@@ -67,41 +69,48 @@ def test_chunked_cache_equals_full_pass(varied_models: list[Transformer]) -> Non
 
 @pytest.mark.parametrize("index", [0, 1, 2])
 def test_step_rows_equal_teacher_forced_pass(varied_models: list[Transformer], index: int) -> None:
+    """Row t of one teacher-forced pass is what cached step t computed: the fact the trace is built on."""
     model = varied_models[index]
     source = _sentences(index)[3]
     result = greedy_decode(model, source, MAX_NEW)
+    steps = decode_recording_each_step(model, source, MAX_NEW)
+    assert [step.chosen for step in steps] == result.output_ids
     decoder_input = torch.tensor([[model.config.bos_id, *result.output_ids[:-1]]])
-    recorder = AttentionRecorder()
+    recorder = Recorder()
     with torch.inference_mode():
-        logits = model(source, decoder_input, recorder=recorder)
+        logits = model(source, decoder_input, probe=recorder)
     layers = range(model.config.n_decoder_layers)
-    self_full = torch.stack([recorder.weights[f"decoder.{i}.self_attn"][0] for i in layers]).numpy()
-    cross_full = torch.stack([recorder.weights[f"decoder.{i}.cross_attn"][0] for i in layers]).numpy()
-    assert len(result.steps) == MAX_NEW
-    for t, step in enumerate(result.steps):
-        assert step.step == t
+    self_full = torch.stack([recorder.weights[site_name("decoder.self_attn", i)][0] for i in layers]).numpy()
+    cross_full = torch.stack([recorder.weights[site_name("decoder.cross_attn", i)][0] for i in layers]).numpy()
+    assert len(steps) == MAX_NEW
+    for t, step in enumerate(steps):
         assert step.self_attn.shape == (2, 4, t + 1)
         assert step.cross_attn.shape == (2, 4, source.size(1))
         np.testing.assert_allclose(step.self_attn, self_full[:, :, t, : t + 1], atol=1e-5, rtol=0)
         np.testing.assert_allclose(step.cross_attn, cross_full[:, :, t], atol=1e-5, rtol=0)
+        np.testing.assert_array_equal(step.logits, result.logits[t].numpy())
     expected = next_token_logits(logits[0], never_emitted(model)).numpy()  # <pad> and <s> are never chosen
-    np.testing.assert_allclose(result.logits, expected, atol=1e-4, rtol=1e-5)
-    encoder_recorder = AttentionRecorder()
+    np.testing.assert_allclose(result.logits.numpy(), expected, atol=1e-4, rtol=1e-5)
+
+
+def test_decoding_from_a_given_memory_equals_encoding_inside(varied_models: list[Transformer]) -> None:
+    model = varied_models[2]
+    source = _sentences(2)[1]
     with torch.inference_mode():
-        model.encode(source, recorder=encoder_recorder)
-    assert result.encoder_recorder is not None
-    for site, weights in encoder_recorder.weights.items():
-        assert torch.equal(result.encoder_recorder.weights[site], weights)
+        memory = model.encode(source)
+    given = greedy_decode(model, source, MAX_NEW, memory=memory)
+    inside = greedy_decode(model, source, MAX_NEW)
+    assert given.output_ids == inside.output_ids and torch.equal(given.logits, inside.logits)
 
 
 def test_batched_greedy_equals_per_sentence(varied_models: list[Transformer]) -> None:
     model = varied_models[1]
     sentences = _sentences(1)
-    singles = [greedy_decode(model, s, MAX_NEW, record=False).output_ids for s in sentences]
+    singles = [greedy_decode(model, s, MAX_NEW).output_ids for s in sentences]
     # Call a token of the second sentence's output EOS, so that one sentence of the batch finishes early.
     eos_id = singles[1][4]
     model = _with_eos(model, eos_id)
-    singles = [greedy_decode(model, s, MAX_NEW, record=False).output_ids for s in sentences]
+    singles = [greedy_decode(model, s, MAX_NEW).output_ids for s in sentences]
     assert any(o[-1] == eos_id for o in singles) and any(len(o) == MAX_NEW and eos_id not in o for o in singles)
     padded = torch.full((len(sentences), max(s.size(1) for s in sentences)), model.config.pad_id)
     for row, sentence in enumerate(sentences):
@@ -113,8 +122,8 @@ def test_batched_greedy_equals_per_sentence(varied_models: list[Transformer]) ->
 def test_stop_reason_max_length(varied_models: list[Transformer]) -> None:
     result = greedy_decode(varied_models[0], _sentences(0)[0], 7)
     assert result.stop_reason == STOP_LENGTH
-    assert len(result.output_ids) == len(result.steps) == 7 and result.logits.shape == (7, 50)
-    assert 3 not in result.output_ids and not any(step.is_eos for step in result.steps)
+    assert len(result.output_ids) == 7 and result.logits.shape == (7, 50)
+    assert 3 not in result.output_ids
 
 
 def test_stop_reason_eos(varied_models: list[Transformer]) -> None:
@@ -125,24 +134,9 @@ def test_stop_reason_eos(varied_models: list[Transformer]) -> None:
     result = greedy_decode(model, source, MAX_NEW)
     assert result.stop_reason == STOP_EOS
     assert result.output_ids == reference[: stop_at + 1]
-    assert len(result.steps) == stop_at + 1 and result.logits.shape == (stop_at + 1, 50)
-    assert result.steps[-1].is_eos and not any(step.is_eos for step in result.steps[:-1])
+    assert result.logits.shape == (stop_at + 1, 50)
+    assert result.output_ids[-1] == reference[stop_at] and reference[stop_at] not in result.output_ids[:-1]
     assert greedy_decode_uncached(model, source, MAX_NEW) == result.output_ids
-
-
-def test_top_k_records(varied_models: list[Transformer]) -> None:
-    result = greedy_decode(varied_models[2], _sentences(2)[2], 12, top_k=4, token_text=lambda i: f"<{i}>")
-    for t, step in enumerate(result.steps):
-        probabilities = torch.softmax(torch.from_numpy(result.logits[t]), dim=-1).numpy()
-        assert len(step.top_ids) == len(step.top_tokens) == step.top_probs.shape[0] == 4
-        assert np.all(np.diff(step.top_probs) <= 0)
-        assert step.top_ids[0] == step.chosen_id == int(np.argmax(result.logits[t]))
-        assert step.chosen_prob == pytest.approx(float(step.top_probs[0]), abs=1e-7)
-        np.testing.assert_allclose(step.top_probs, probabilities[list(step.top_ids)], atol=1e-6)
-        assert step.top_probs[-1] >= np.sort(probabilities)[-4] - 1e-7
-        assert step.chosen_token == f"<{step.chosen_id}>"
-        assert step.prefix_ids == (2, *result.output_ids[:t])
-        assert step.prefix_tokens == tuple(f"<{i}>" for i in step.prefix_ids)
 
 
 def test_decoding_argument_checks(tiny_model: Transformer) -> None:
@@ -159,12 +153,12 @@ def test_decoders_agree_when_the_pad_token_wins(varied_models: list[Transformer]
     projection). The cached, uncached and batched decoders must still agree on what they produce."""
     model = copy.deepcopy(varied_models[0])
     source = _sentences(0)[1]
-    reference = greedy_decode(model, source, MAX_NEW, record=False).output_ids
+    reference = greedy_decode(model, source, MAX_NEW).output_ids
     pad = model.config.pad_id
     with torch.no_grad():
         model.embedding.weight[pad] = 1.5 * model.embedding.weight[reference[2]]
         logits = model(source, torch.tensor([[model.config.bos_id, *reference[:2]]]))
     assert int(logits[0, 2].argmax()) == pad  # the pad id is now the best next token after the reference prefix
-    cached = greedy_decode(model, source, MAX_NEW, record=False).output_ids
+    cached = greedy_decode(model, source, MAX_NEW).output_ids
     assert cached == greedy_decode_uncached(model, source, MAX_NEW)
     assert greedy_decode_batch(model, source, MAX_NEW) == [[t for t in cached if t != model.config.eos_id]]

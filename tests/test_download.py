@@ -5,8 +5,8 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-from model.data import LANGUAGES, SPLITS
-from model.download import main
+from model.data.corpus import LANGUAGES, SPLITS
+from model.data.download import main
 
 
 def test_download_decompresses_every_file(tmp_path: Path) -> None:

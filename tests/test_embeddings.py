@@ -8,8 +8,8 @@ import random
 import pytest
 import torch
 
-from model.embeddings import PositionalEncoding, TokenEmbedding, sinusoidal_table
-from model.transformer import Transformer
+from model.nn.embeddings import PositionalEncoding, TokenEmbedding, sinusoidal_table
+from model.nn.transformer import Transformer
 
 
 def _formula(pos: int, dim: int, d_model: int) -> float:

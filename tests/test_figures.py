@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from model.trace import index_labels
+from model.inspect.trace import index_labels
 from viz_app.figures import attention, common, decoding, embeddings, positional, stages
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,11 +8,14 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 import torch
+from reference_decoding import decode_recording_each_step
 
-from model.decoding import greedy_decode
-from model.interventions import ATTENTION_KINDS, HeadRef, Interventions, SiteIntervention
-from model.recording import AttentionRecorder
-from model.transformer import Transformer
+from model.decode import greedy_decode
+from model.inspect.interventions import Interventions
+from model.inspect.recording import Recorder
+from model.nn.names import ATTENTION_KINDS, HeadRef
+from model.nn.probe import SiteEdit
+from model.nn.transformer import Transformer
 
 SOURCE = torch.tensor([[5, 17, 9, 33, 12, 41], [8, 22, 3, 0, 0, 0]])
 TARGET = torch.tensor([[2, 14, 27, 6], [2, 30, 11, 45]])
@@ -29,11 +32,11 @@ def _all_heads(model: Transformer, kinds: tuple[str, ...] = ATTENTION_KINDS) -> 
 
 
 def _run(
-    model: Transformer, interventions: Interventions | None = None, stage_heads: Sequence[tuple[str, int]] = ()
-) -> tuple[torch.Tensor, AttentionRecorder]:
-    recorder = AttentionRecorder(stage_heads=stage_heads)
+    model: Transformer, interventions: Interventions | None = None, stage_heads: Sequence[HeadRef] = ()
+) -> tuple[torch.Tensor, Recorder]:
+    recorder = Recorder(interventions, stage_heads=stage_heads)
     with torch.inference_mode():
-        logits = model(SOURCE, TARGET, recorder=recorder, interventions=interventions)
+        logits = model(SOURCE, TARGET, probe=recorder)
     return logits, recorder
 
 
@@ -49,9 +52,7 @@ def test_switching_every_head_off_changes_logits(tiny_model: Transformer) -> Non
 @torch.inference_mode()
 def test_without_cross_attention_the_source_is_ignored(tiny_model: Transformer) -> None:
     no_cross = Interventions(zero_heads=_all_heads(tiny_model, ("decoder.cross_attn",)))
-    assert torch.equal(
-        tiny_model(SOURCE, TARGET, interventions=no_cross), tiny_model(OTHER_SOURCE, TARGET, interventions=no_cross)
-    )
+    assert torch.equal(tiny_model(SOURCE, TARGET, probe=no_cross), tiny_model(OTHER_SOURCE, TARGET, probe=no_cross))
     assert not torch.allclose(tiny_model(SOURCE, TARGET), tiny_model(OTHER_SOURCE, TARGET), atol=1e-4)
 
 
@@ -63,7 +64,7 @@ def test_empty_interventions_change_nothing(tiny_model: Transformer) -> None:
         assert all(torch.equal(recorder.weights[s], w) for s, w in base_recorder.weights.items())
     source = SOURCE[:1]
     plain = greedy_decode(tiny_model, source, 6)
-    with_empty = greedy_decode(tiny_model, source, 6, interventions=Interventions())
+    with_empty = greedy_decode(tiny_model, source, 6, Interventions())
     assert plain.output_ids == with_empty.output_ids and np.array_equal(plain.logits, with_empty.logits)
 
 
@@ -76,15 +77,15 @@ def test_an_intervention_does_not_outlive_its_call(tiny_model: Transformer) -> N
     assert torch.equal(after, baseline)
     source = SOURCE[:1]
     plain = greedy_decode(tiny_model, source, 5).logits
-    greedy_decode(tiny_model, source, 5, interventions=Interventions(zero_heads=_all_heads(tiny_model)))
+    greedy_decode(tiny_model, source, 5, Interventions(zero_heads=_all_heads(tiny_model)))
     assert np.array_equal(greedy_decode(tiny_model, source, 5).logits, plain)
 
 
 def test_zeroed_head_output_is_zero(tiny_model: Transformer) -> None:
     site = "encoder.1.self_attn"
     interventions = Interventions(zero_heads=frozenset({HeadRef("encoder.self_attn", 1, 2)}))
-    _, recorder = _run(tiny_model, interventions, stage_heads=[(site, 2), (site, 1)])
-    zeroed, kept = recorder.stages[(site, 2)], recorder.stages[(site, 1)]
+    _, recorder = _run(tiny_model, interventions, stage_heads=[HeadRef.at(site, 2), HeadRef.at(site, 1)])
+    zeroed, kept = recorder.stages[HeadRef.at(site, 2)], recorder.stages[HeadRef.at(site, 1)]
     assert torch.all(zeroed["output"] == 0)
     assert zeroed["weights"].abs().sum() > 0  # the weights are still computed and shown
     assert torch.all(kept["output"].abs().sum(-1) > 0)
@@ -115,20 +116,21 @@ def test_uniform_heads_spread_evenly_over_allowed_keys(tiny_model: Transformer) 
 
 def test_uniform_head_in_cached_decoding(tiny_model: Transformer) -> None:
     uniform = Interventions(uniform_heads=frozenset({HeadRef("decoder.self_attn", 0, 2)}))
-    result = greedy_decode(tiny_model, SOURCE[1:, :3], 6, interventions=uniform)
-    for t, step in enumerate(result.steps):
+    steps = decode_recording_each_step(tiny_model, SOURCE[1:, :3], 6, uniform)
+    assert len(steps) == 6
+    for t, step in enumerate(steps):
         np.testing.assert_allclose(step.self_attn[0, 2], np.full(t + 1, 1 / (t + 1)), atol=1e-6)
 
 
 def test_temperature_changes_weights_and_stages(tiny_model: Transformer) -> None:
     site = "decoder.0.self_attn"
-    _, baseline = _run(tiny_model, stage_heads=[(site, 1)])
-    _, cooled = _run(tiny_model, Interventions(temperature=1.0), stage_heads=[(site, 1)])
+    _, baseline = _run(tiny_model, stage_heads=[HeadRef.at(site, 1)])
+    _, cooled = _run(tiny_model, Interventions(temperature=1.0), stage_heads=[HeadRef.at(site, 1)])
     assert all(torch.equal(cooled.weights[s], w) for s, w in baseline.weights.items())
-    _, hot = _run(tiny_model, Interventions(temperature=2.5), stage_heads=[(site, 1)])
+    _, hot = _run(tiny_model, Interventions(temperature=2.5), stage_heads=[HeadRef.at(site, 1)])
     for s, weights in baseline.weights.items():
         assert not torch.allclose(hot.weights[s], weights, atol=1e-4), s
-    stages = hot.stages[(site, 1)]
+    stages = hot.stages[HeadRef.at(site, 1)]
     d_k = tiny_model.config.d_k
     torch.testing.assert_close(stages["scaled_scores"], stages["raw_scores"] / (math.sqrt(d_k) * 2.5))
     torch.testing.assert_close(stages["weights"], torch.softmax(stages["masked_scores"], dim=-1))
@@ -154,8 +156,8 @@ def test_interventions_select_their_site() -> None:
         zero_heads=frozenset({HeadRef("decoder.cross_attn", 1, 3), HeadRef("decoder.cross_attn", 1, 0)}),
         uniform_heads=frozenset({HeadRef("encoder.self_attn", 0, 2)}),
     )
-    assert interventions.at("decoder.1.cross_attn") == SiteIntervention(zeroed=(0, 3))
-    assert interventions.at("encoder.0.self_attn") == SiteIntervention(uniform=(2,))
-    assert interventions.at("decoder.0.cross_attn") is None
-    assert Interventions().at("encoder.0.self_attn") is None
-    assert Interventions(temperature=0.5).at("decoder.1.self_attn") == SiteIntervention(temperature=0.5)
+    assert interventions.edit("decoder.1.cross_attn") == SiteEdit(zeroed=(0, 3))
+    assert interventions.edit("encoder.0.self_attn") == SiteEdit(uniform=(2,))
+    assert interventions.edit("decoder.0.cross_attn") is None
+    assert Interventions().edit("encoder.0.self_attn") is None
+    assert Interventions(temperature=0.5).edit("decoder.1.self_attn") == SiteEdit(temperature=0.5)

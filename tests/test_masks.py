@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from model.masks import additive_bias, causal_mask, decoder_bias, decoder_mask, key_padding_bias, padding_mask
+from model.nn.masks import additive_bias, causal_mask, decoder_bias, decoder_mask, key_padding_bias, padding_mask
 
 
 def test_padding_mask_is_true_at_real_tokens() -> None:

@@ -9,27 +9,37 @@ from typing import Any
 import pytest
 import torch
 
-from model.config import ModelConfig
-from model.recording import AttentionRecorder
-from model.transformer import Transformer
+from model.inspect.recording import Recorder
+from model.nn.config import ModelConfig
+from model.nn.names import HeadRef, site_name
+from model.nn.transformer import Transformer
 
 SOURCE = torch.tensor([[5, 17, 9, 33, 12, 41, 3], [8, 22, 3, 0, 0, 0, 0]])
 TARGET = torch.tensor([[2, 14, 27, 6, 19], [2, 30, 11, 45, 7]])
 
 
 def _sites(model: Transformer) -> list[str]:
-    config = model.config
-    encoder = [f"encoder.{i}.self_attn" for i in range(config.n_encoder_layers)]
-    decoder = [f"decoder.{i}.{kind}" for i in range(config.n_decoder_layers) for kind in ("self_attn", "cross_attn")]
-    return encoder + decoder
+    return list(model.attention_modules())
+
+
+def test_every_attention_module_knows_its_site(tiny_model: Transformer) -> None:
+    assert _sites(tiny_model) == [
+        "encoder.0.self_attn",
+        "encoder.1.self_attn",
+        "decoder.0.self_attn",
+        "decoder.0.cross_attn",
+        "decoder.1.self_attn",
+        "decoder.1.cross_attn",
+    ]
+    assert tiny_model.decoder_layers[1].cross_attn.site == "decoder.1.cross_attn"
 
 
 @torch.inference_mode()
 def test_recording_does_not_change_logits(tiny_model: Transformer) -> None:
     plain = tiny_model(SOURCE, TARGET)
-    stage_heads = [(site, head) for site in _sites(tiny_model) for head in (0, 3)]
-    recorder = AttentionRecorder(keep_weights=True, stage_heads=stage_heads)
-    traced = tiny_model(SOURCE, TARGET, recorder=recorder)
+    stage_heads = [HeadRef.at(site, head) for site in _sites(tiny_model) for head in (0, 3)]
+    recorder = Recorder(keep_weights=True, stage_heads=stage_heads)
+    traced = tiny_model(SOURCE, TARGET, probe=recorder)
     assert torch.equal(plain, traced)
     assert sorted(recorder.weights) == sorted(_sites(tiny_model))
     assert len(recorder.stages) == len(stage_heads)
@@ -37,11 +47,11 @@ def test_recording_does_not_change_logits(tiny_model: Transformer) -> None:
 
 @torch.inference_mode()
 def test_no_decoder_self_attention_above_the_diagonal(tiny_model: Transformer) -> None:
-    recorder = AttentionRecorder()
-    tiny_model(SOURCE, TARGET, recorder=recorder)
+    recorder = Recorder()
+    tiny_model(SOURCE, TARGET, probe=recorder)
     above = ~torch.ones(5, 5, dtype=torch.bool).tril()
     for i in range(tiny_model.config.n_decoder_layers):
-        weights = recorder.weights[f"decoder.{i}.self_attn"]
+        weights = recorder.weights[site_name("decoder.self_attn", i)]
         assert weights.shape == (2, 4, 5, 5)
         assert torch.all(weights[..., above] == 0)
         assert torch.all(weights[..., ~above] > 0)
@@ -60,8 +70,8 @@ def test_future_target_tokens_never_change_earlier_logits(tiny_model: Transforme
 
 @torch.inference_mode()
 def test_source_padding_gets_zero_weight(tiny_model: Transformer) -> None:
-    recorder = AttentionRecorder()
-    tiny_model(SOURCE, TARGET, recorder=recorder)
+    recorder = Recorder()
+    tiny_model(SOURCE, TARGET, probe=recorder)
     for site, weights in recorder.weights.items():
         if site.endswith("cross_attn") or site.startswith("encoder"):
             assert torch.all(weights[1, ..., 3:] == 0), site

@@ -9,10 +9,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.attention import scaled_dot_product_attention
-from model.masks import key_padding_bias
-from model.recording import AttentionRecorder
-from model.transformer import Transformer
+from model.inspect.recording import Recorder
+from model.nn.attention import scaled_dot_product_attention
+from model.nn.masks import key_padding_bias
+from model.nn.transformer import Transformer
 
 PAD, BOS = 0, 2
 PROPERTY_SETTINGS = settings(max_examples=30, deadline=None, derandomize=True)
@@ -42,9 +42,9 @@ def test_rows_sum_to_one_and_padding_keys_get_zero(
     batch = min(len(sources), len(targets))
     source = _pad(sources[:batch], extra)
     target = torch.tensor([[BOS, *t[:4]] + [t[0]] * (4 - len(t[:4])) for t in targets[:batch]])
-    recorder = AttentionRecorder()
+    recorder = Recorder()
     with torch.inference_mode():
-        model(source, target, recorder=recorder)
+        model(source, target, probe=recorder)
     is_pad = source == PAD
     for site, weights in recorder.weights.items():
         torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:-1]), atol=1e-5, rtol=0)

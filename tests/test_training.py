@@ -13,13 +13,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from model.config import ModelConfig
-from model.data import load_pairs
-from model.decoding import greedy_decode_batch
-from model.tokenizer import SubwordTokenizer
-from model.train import lr_at
-from model.train_config import TrainConfig
-from model.transformer import Transformer
+from model.data.corpus import load_pairs
+from model.data.tokenizer import SubwordTokenizer
+from model.decode import greedy_decode_batch
+from model.nn.config import ModelConfig
+from model.nn.transformer import Transformer
+from model.train.config import TrainConfig
+from model.train.loop import lr_at
 
 pytestmark = pytest.mark.data
 REPO = Path(__file__).resolve().parents[1]

@@ -8,12 +8,12 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from model.batching import collate
-from model.checkpoint import save_pretrained
-from model.config import ModelConfig
-from model.data import load_pairs
-from model.tokenizer import SubwordTokenizer
-from model.transformer import Transformer
+from model.data.checkpoint import save_pretrained
+from model.data.corpus import load_pairs
+from model.data.tokenizer import SubwordTokenizer
+from model.nn.config import ModelConfig
+from model.nn.transformer import Transformer
+from model.train.batching import collate
 
 TINY_MODEL = {
     "d_model": 64,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from model.checkpoint import ModelLoadError
+from model.data.checkpoint import ModelLoadError
+from model.inspect.trace import Trace
+from model.nn.names import HeadRef
 from model.pipeline import InputError
-from model.trace import Trace
 from viz_app import resources, sidebar
-from viz_app.resources import HeadKey, ModelInfo
+from viz_app.resources import ModelInfo
 
 
 def model_or_stop() -> ModelInfo:
@@ -44,8 +45,8 @@ def show_problem(problem: str) -> None:
 
 def trace_or_notice(
     info: ModelInfo,
-    zero_heads: tuple[HeadKey, ...] = (),
-    uniform_heads: tuple[HeadKey, ...] = (),
+    zero_heads: tuple[HeadRef, ...] = (),
+    uniform_heads: tuple[HeadRef, ...] = (),
     temperature: float = 1.0,
 ) -> Trace | None:
     """The trace of the sidebar's sentence, or None after showing why there is none (empty, too long...)."""

@@ -12,15 +12,14 @@ import numpy as np
 import streamlit as st
 import torch
 
-from model.checkpoint import load_pretrained
-from model.embeddings import sinusoidal_table
-from model.interventions import ATTENTION_KINDS, HeadRef, Interventions
+from model.data.checkpoint import load_pretrained
+from model.inspect.interventions import Interventions
+from model.inspect.trace import Trace
+from model.nn.embeddings import sinusoidal_table
+from model.nn.names import ATTENTION_KINDS, HeadRef
 from model.pipeline import Translator
-from model.trace import Trace
 from viz_app.analysis import Projection, nearest_neighbours, pca_2d
 from viz_app.settings import TRACE_TOP_K, language_pair
-
-HeadKey = tuple[str, int, int]  # (kind, layer, head), a hashable HeadRef
 
 
 def configure_torch() -> None:
@@ -105,8 +104,8 @@ def all_heads(info: ModelInfo) -> list[HeadRef]:
 def get_trace(
     path: str,
     text: str,
-    zero_heads: tuple[HeadKey, ...] = (),
-    uniform_heads: tuple[HeadKey, ...] = (),
+    zero_heads: tuple[HeadRef, ...] = (),
+    uniform_heads: tuple[HeadRef, ...] = (),
     temperature: float = 1.0,
 ) -> Trace:
     """Greedy translation of `text` with everything recorded, stages of every head included.
@@ -115,8 +114,8 @@ def get_trace(
     """
     translator = load_translator(path)
     interventions = Interventions(
-        zero_heads=frozenset(HeadRef(*key) for key in zero_heads),
-        uniform_heads=frozenset(HeadRef(*key) for key in uniform_heads),
+        zero_heads=frozenset(zero_heads),
+        uniform_heads=frozenset(uniform_heads),
         temperature=temperature,
     )
     return translator.trace(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from model.checkpoint import ModelLoadError
+from model.data.checkpoint import ModelLoadError
 from viz_app import resources
 from viz_app.settings import (
     EXAMPLES,

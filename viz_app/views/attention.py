@@ -5,13 +5,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from model.interventions import ATTENTION_KINDS, site_name
-from model.trace import stage_key
+from model.nn.names import ATTENTION_KINDS, HeadRef
 from viz_app import context, resources, sidebar, ui
 from viz_app.analysis import KIND_NAMES, allowed_keys
 from viz_app.figures.attention import head_grid, layer_head_grid, mean_heatmap
 from viz_app.figures.stages import mask_heatmap, qkv_figure, scores_heatmap, vectors_heatmap, weights_heatmap
-from viz_app.resources import HeadKey
 
 SHORT_KIND = {"encoder.self_attn": "enc self", "decoder.self_attn": "dec self", "decoder.cross_attn": "cross"}
 TEMPERATURES = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0]
@@ -19,16 +17,11 @@ TEMPERATURES = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0]
 st.title("Attention")
 info = context.model_or_stop()
 
-every_head: list[HeadKey] = [
-    (kind, layer, head)
-    for kind in ATTENTION_KINDS
-    for layer in range(info.layers(kind))
-    for head in range(info.n_heads)
-]
+every_head = resources.all_heads(info)
 
 
-def head_name(key: HeadKey) -> str:
-    return f"{SHORT_KIND[key[0]]} · layer {key[1]} · head {key[2]}"
+def head_name(ref: HeadRef) -> str:
+    return f"{SHORT_KIND[ref.kind]} · layer {ref.layer} · head {ref.head}"
 
 
 with st.sidebar:
@@ -139,7 +132,7 @@ ui.chart(
 )
 
 st.subheader(f"Layer {layer}, head {head}, stage by stage")
-stage = trace.stages[stage_key(site_name(kind, layer), head)]
+stage = trace.stages[HeadRef(kind, layer, head)]
 d_k = stage.q.shape[1]
 scale_text = f"√d_k = √{d_k} ≈ {np.sqrt(d_k):.3f}"
 source_of_kv = "the encoder's final output" if kind == "decoder.cross_attn" else "the same layer's input"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from model.interventions import site_name
-from model.trace import StepRecord, Trace, stage_key
+from model.inspect.trace import StepRecord, Trace
+from model.nn.names import HeadRef
 from viz_app import context, ui
 from viz_app.figures.decoding import cross_rows_heatmap, timeline_chart, topk_chart
 from viz_app.figures.stages import mask_heatmap, scores_heatmap, weights_heatmap
@@ -69,8 +69,7 @@ def render_step(trace: Trace, record: StepRecord, info: ModelInfo) -> None:
         key=f"dec_prefix_{t}",
         help_text=ui.SPECIAL_HELP,
     )
-    site = site_name("decoder.self_attn", layer)
-    stage = trace.stages[stage_key(site, head)]
+    stage = trace.stages[HeadRef("decoder.self_attn", layer, head)]
     masked = stage.masked_scores[: t + 1, : t + 1]
     allowed = record.causal_mask
     left, right = st.columns(2)

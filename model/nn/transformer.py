@@ -7,14 +7,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from model.attention import KVCache
-from model.config import ModelConfig
-from model.dropout import dropout_in_training
-from model.embeddings import PositionalEncoding, TokenEmbedding
-from model.interventions import Interventions
-from model.layers import DecoderLayer, EncoderLayer
-from model.masks import additive_bias, decoder_bias, key_padding_bias
-from model.recording import AttentionRecorder
+from model.nn.attention import KVCache, MultiHeadAttention
+from model.nn.config import ModelConfig
+from model.nn.embeddings import PositionalEncoding, TokenEmbedding
+from model.nn.layers import DecoderLayer, EncoderLayer
+from model.nn.masks import additive_bias, decoder_bias, key_padding_bias
+from model.nn.probe import AttentionProbe
 
 
 @dataclass
@@ -44,8 +42,9 @@ class Transformer(nn.Module):
         self.config = config
         self.embedding = TokenEmbedding(config.vocab_size, config.d_model, config.pad_id)
         self.positions = PositionalEncoding(config.max_len, config.d_model)
-        self.encoder_layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.n_encoder_layers))
-        self.decoder_layers = nn.ModuleList(DecoderLayer(config) for _ in range(config.n_decoder_layers))
+        self.dropout = nn.Dropout(config.dropout)
+        self.encoder_layers = nn.ModuleList(EncoderLayer(config, i) for i in range(config.n_encoder_layers))
+        self.decoder_layers = nn.ModuleList(DecoderLayer(config, i) for i in range(config.n_decoder_layers))
         pre_norm = config.norm_placement == "pre"
         self.encoder_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if pre_norm else nn.Identity()
         self.decoder_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if pre_norm else nn.Identity()
@@ -65,15 +64,14 @@ class Transformer(nn.Module):
         self,
         source_ids: torch.Tensor,
         source_bias: torch.Tensor | None = None,
-        recorder: AttentionRecorder | None = None,
-        interventions: Interventions | None = None,
+        probe: AttentionProbe | None = None,
     ) -> torch.Tensor:
-        """source_ids [B, S] -> memory [B, S, d]."""
+        """source_ids [B, S] -> memory [B, S, d]. probe: this call's edits and recording, if any."""
         if source_bias is None:
             source_bias = self.source_bias(source_ids)
-        x = dropout_in_training(self.embed(source_ids).summed, self.config.dropout, self.training)
-        for index, layer in enumerate(self.encoder_layers):
-            x = layer(x, source_bias, index, recorder, interventions)
+        x = self.dropout(self.embed(source_ids).summed)
+        for layer in self.encoder_layers:
+            x = layer(x, source_bias, probe)
         return self.encoder_norm(x)
 
     def new_cache(self) -> DecoderCache:
@@ -85,8 +83,7 @@ class Transformer(nn.Module):
         memory: torch.Tensor,
         source_bias: torch.Tensor,
         cache: DecoderCache | None = None,
-        recorder: AttentionRecorder | None = None,
-        interventions: Interventions | None = None,
+        probe: AttentionProbe | None = None,
     ) -> torch.Tensor:
         """target_ids [B, T] (the decoder input, starting with BOS) -> logits [B, T, V].
 
@@ -103,10 +100,10 @@ class Transformer(nn.Module):
             query_pos = torch.arange(offset, offset + length, device=target_ids.device)
             key_pos = torch.arange(offset + length, device=target_ids.device)
             self_bias = additive_bias(key_pos[None, :] <= query_pos[:, None], self.embedding.weight.dtype)[None, None]
-        x = dropout_in_training(self.embed(target_ids, offset).summed, self.config.dropout, self.training)
+        x = self.dropout(self.embed(target_ids, offset).summed)
         for index, layer in enumerate(self.decoder_layers):
             layer_cache = cache.layers[index] if cache is not None else None
-            x = layer(x, memory, self_bias, source_bias, index, layer_cache, recorder, interventions)
+            x = layer(x, memory, self_bias, source_bias, layer_cache, probe)
         if cache is not None:
             cache.length += length
         return self.embedding.project(self.decoder_norm(x))
@@ -115,13 +112,19 @@ class Transformer(nn.Module):
         self,
         source_ids: torch.Tensor,
         target_ids: torch.Tensor,
-        recorder: AttentionRecorder | None = None,
-        interventions: Interventions | None = None,
+        probe: AttentionProbe | None = None,
     ) -> torch.Tensor:
         """Teacher forcing: source_ids [B, S], target_ids [B, T] -> logits [B, T, V]."""
         source_bias = self.source_bias(source_ids)
-        memory = self.encode(source_ids, source_bias, recorder, interventions)
-        return self.decode(target_ids, memory, source_bias, None, recorder, interventions)
+        memory = self.encode(source_ids, source_bias, probe)
+        return self.decode(target_ids, memory, source_bias, None, probe)
+
+    def attention_modules(self) -> dict[str, MultiHeadAttention]:
+        """Every attention module by its site name, encoder first: {'encoder.0.self_attn': ..., ...}."""
+        modules = [layer.self_attn for layer in self.encoder_layers]
+        for layer in self.decoder_layers:
+            modules += [layer.self_attn, layer.cross_attn]
+        return {module.site: module for module in modules}
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())

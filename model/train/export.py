@@ -9,13 +9,20 @@ from typing import Any
 
 import torch
 
-from model.checkpoint import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, load_pretrained, save_pretrained, write_card
-from model.data import file_sha256, load_pairs, split_checksums
+from model.data.checkpoint import (
+    CONFIG_FILE,
+    TOKENIZER_FILE,
+    WEIGHTS_FILE,
+    load_pretrained,
+    save_pretrained,
+    write_card,
+)
+from model.data.corpus import file_sha256, load_pairs, split_checksums
+from model.data.tokenizer import SubwordTokenizer
+from model.nn.transformer import Transformer
 from model.pipeline import Translator
-from model.scoring import corpus_scores
-from model.tokenizer import SubwordTokenizer
-from model.train_config import TrainConfig
-from model.transformer import Transformer
+from model.train.config import TrainConfig
+from model.train.scoring import corpus_scores
 
 TEST_SPLIT = "test_2016_flickr"
 LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French"}
@@ -103,7 +110,7 @@ def export_pretrained(
 
 
 def _as_pretrained(model: Transformer, tokenizer: SubwordTokenizer) -> Any:
-    from model.checkpoint import Pretrained
+    from model.data.checkpoint import Pretrained
 
     return Pretrained(path=Path("."), model=model, tokenizer=tokenizer, card={})
 

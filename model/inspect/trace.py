@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from model.nn.names import HeadRef
+
 
 def index_labels(tokens: tuple[str, ...] | list[str]) -> list[str]:
     """Unique axis labels: ["0:the", "1:dog", "2:the"], so repeated tokens stay distinct."""
@@ -117,7 +119,7 @@ class Trace(_ToDict):
     queries on axis -2, keys on axis -1, weights before dropout.
     source_padding_mask bool [S]; causal_mask bool [T, T]; decoder_mask bool [T, T] (causal AND not padding).
     logits float32 [T, V]: the decoder's next-token logits at each position. steps: one StepRecord per step.
-    stages: for the heads asked for, keyed "site/head" (e.g. "decoder.1.cross_attn/3").
+    stages: for the heads asked for, keyed by HeadRef (in JSON by its text, e.g. "decoder.1.cross_attn:3").
     """
 
     source: SequenceView
@@ -134,7 +136,7 @@ class Trace(_ToDict):
     decoder_mask: np.ndarray
     logits: np.ndarray
     steps: tuple[StepRecord, ...]
-    stages: dict[str, AttentionStages] = field(default_factory=dict)
+    stages: dict[HeadRef, AttentionStages] = field(default_factory=dict)
 
     @property
     def probabilities(self) -> np.ndarray:
@@ -163,7 +165,3 @@ class Trace(_ToDict):
         if kind == "decoder.cross_attn":
             return self.target.labels, self.source.labels
         raise KeyError(f"unknown attention kind {kind!r}")
-
-
-def stage_key(site: str, head: int) -> str:
-    return f"{site}/{head}"

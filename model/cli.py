@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from model.checkpoint import ModelLoadError
+from model.data.checkpoint import ModelLoadError
+from model.data.tokenizer import TokenizerError
 from model.pipeline import InputError
-from model.tokenizer import TokenizerError
 
 USER_ERRORS = (ModelLoadError, InputError, TokenizerError, FileNotFoundError, IsADirectoryError, UnicodeDecodeError)
 

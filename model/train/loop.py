@@ -23,17 +23,17 @@ from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from model.batching import EncodedPair, collate, token_buckets
-from model.checkpoint import Pretrained
-from model.config import ModelConfig
-from model.data import data_dir, load_pairs
-from model.export import export_pretrained
+from model.data.checkpoint import Pretrained
+from model.data.corpus import data_dir, load_pairs
+from model.data.tokenizer import SubwordTokenizer
+from model.nn.config import ModelConfig
+from model.nn.transformer import Transformer
 from model.pipeline import Translator
-from model.scoring import corpus_scores
-from model.tokenizer import SubwordTokenizer
-from model.train_config import TrainConfig
-from model.train_state import load_state, save_state
-from model.transformer import Transformer
+from model.train.batching import EncodedPair, collate, token_buckets
+from model.train.config import TrainConfig
+from model.train.export import export_pretrained
+from model.train.scoring import corpus_scores
+from model.train.state import load_state, save_state
 
 MAX_TRAIN_TOKENS = 128
 
@@ -396,7 +396,3 @@ def main(argv: list[str] | None = None) -> int:
         args.dump_rank_weights,
     )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,9 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from model.dropout import dropout
-from model.interventions import SiteIntervention
-from model.recording import AttentionRecorder
+from model.nn.probe import AttentionProbe, SiteEdit
 
 
 @dataclass
@@ -73,7 +71,7 @@ def scaled_dot_product_attention(
     v: torch.Tensor,
     bias: torch.Tensor | None = None,
     dropout_p: float = 0.0,
-    intervention: SiteIntervention | None = None,
+    edit: SiteEdit | None = None,
     keep_stages: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor] | None]:
     """softmax(Q K^T / sqrt(d_k) + mask) V, step by step.
@@ -83,18 +81,17 @@ def scaled_dot_product_attention(
     dropout, stages or None). The stages, kept only when asked, are raw_scores, scaled_scores, masked_scores
     and weights, all [B, H, T_q, T_k].
     """
-    temperature = intervention.temperature if intervention is not None else 1.0
-    raw_scores = _per_head_matmul(q, k.transpose(-2, -1))
-    scaled_scores = raw_scores * (1.0 / (math.sqrt(q.size(-1)) * temperature))
+    temperature = edit.temperature if edit is not None else 1.0
+    raw_scores = q @ k.transpose(-2, -1)
+    scaled_scores = raw_scores / (math.sqrt(q.size(-1)) * temperature)
     masked_scores = scaled_scores if bias is None else scaled_scores + bias
     if masked_scores.dtype == torch.float32:
         weights = torch.softmax(masked_scores, dim=-1)
     else:  # half precision: the softmax itself in float32
         weights = torch.softmax(masked_scores, dim=-1, dtype=torch.float32).to(q.dtype)
-    if intervention is not None and intervention.uniform:
-        weights = make_heads_uniform(weights, bias, intervention.uniform)
-    dropped = dropout(weights, dropout_p)
-    output = _per_head_matmul(dropped, v)
+    if edit is not None and edit.uniform:
+        weights = make_heads_uniform(weights, bias, edit.uniform)
+    output = (F.dropout(weights, dropout_p) if dropout_p > 0 else weights) @ v
     stages = None
     if keep_stages:
         stages = {
@@ -104,15 +101,6 @@ def scaled_dot_product_attention(
             "weights": weights,
         }
     return output, weights, stages
-
-
-def _per_head_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """a [B, H, n, m] @ b [B, H, m, p] -> [B, H, n, p] as one bmm (torch.matmul on 4-D tensors adds a dozen
-    bookkeeping calls, which show in one-token decoding steps)."""
-    batch, heads = a.shape[:2]
-    return torch.bmm(a.reshape(batch * heads, *a.shape[2:]), b.reshape(batch * heads, *b.shape[2:])).view(
-        batch, heads, a.size(2), b.size(3)
-    )
 
 
 def make_heads_uniform(weights: torch.Tensor, bias: torch.Tensor | None, heads: tuple[int, ...]) -> torch.Tensor:
@@ -127,18 +115,31 @@ def make_heads_uniform(weights: torch.Tensor, bias: torch.Tensor | None, heads: 
     return torch.where(chosen[None, :, None, None], uniform, weights)
 
 
+def switch_off_heads(heads_out: torch.Tensor, edit: SiteEdit) -> torch.Tensor:
+    """heads_out [B, H, T, d_k] with the edit's zeroed heads (and its per-row keep [B, H]) applied."""
+    keep = torch.ones(heads_out.size(1), dtype=heads_out.dtype, device=heads_out.device)
+    if edit.zeroed:
+        keep[list(edit.zeroed)] = 0.0
+    scale = keep[None, :, None, None]
+    if edit.keep is not None:
+        scale = scale * edit.keep.to(heads_out.dtype)[:, :, None, None]
+    return heads_out * scale
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head attention with W_Q, W_K, W_V stacked in one [3d, d] matrix (as torch's own layout) and W_O.
 
-    Each head h works on its own d_k = d / H slice of the projected queries, keys and values.
+    Each head h works on its own d_k = d / H slice of the projected queries, keys and values. `site` is the
+    module's name in the model ('decoder.1.cross_attn'), given at construction; it is how probes address it.
     """
 
-    def __init__(self, d_model: int, n_heads: int, attention_dropout: float) -> None:
+    def __init__(self, d_model: int, n_heads: int, attention_dropout: float, site: str = "") -> None:
         super().__init__()
         self.d_model = d_model
         self.n_heads = n_heads
         self.d_k = d_model // n_heads
         self.attention_dropout = attention_dropout
+        self.site = site
         self.in_proj_weight = nn.Parameter(torch.empty(3 * d_model, d_model))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * d_model))
         self.out_proj = nn.Linear(d_model, d_model)
@@ -170,13 +171,12 @@ class MultiHeadAttention(nn.Module):
         """Queries from `query`; keys and values from `query` (self) or `memory` (cross), reusing the cache."""
         d = self.d_model
         if memory is None:
-            batch, length, _ = query.shape
-            projected = F.linear(query, self.in_proj_weight, self.in_proj_bias)
-            q, k, v = projected.view(batch, length, 3, self.n_heads, self.d_k).permute(2, 0, 3, 1, 4).unbind(0)
+            q, k, v = F.linear(query, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
+            q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
             if cache is not None:
                 k, v = cache.append(k, v)
             return q, k, v
-        q = self._split_heads(F.linear(query, self.in_proj_weight[:d], self.in_proj_bias[:d]))
+        q = self._split_heads(F.linear(query, self.w_q, self.in_proj_bias[:d]))
         if cache is not None and cache.keys is not None and cache.values is not None:
             return q, cache.keys, cache.values
         k, v = F.linear(memory, self.in_proj_weight[d:], self.in_proj_bias[d:]).chunk(2, dim=-1)
@@ -191,31 +191,27 @@ class MultiHeadAttention(nn.Module):
         memory: torch.Tensor | None = None,
         bias: torch.Tensor | None = None,
         cache: KVCache | None = None,
-        site: str = "",
-        recorder: AttentionRecorder | None = None,
-        intervention: SiteIntervention | None = None,
+        probe: AttentionProbe | None = None,
     ) -> torch.Tensor:
         """query [B, T_q, d]; memory [B, T_k, d] for cross-attention, None for self-attention.
 
         bias: additive mask broadcastable to [B, H, T_q, T_k]. cache: keys and values of earlier calls
-        (self-attention appends to it; cross-attention computes it once). Returns [B, T_q, d].
+        (self-attention appends to it; cross-attention computes it once). probe: this call's edits and
+        recording. Returns [B, T_q, d].
         """
         q, k, v = self._project(query, memory, cache)
-        stage_heads = recorder.stage_heads_at(site) if recorder is not None else ()
+        edit = probe.edit(self.site) if probe is not None else None
+        stage_heads = probe.stage_heads(self.site) if probe is not None else ()
         dropout_p = self.attention_dropout if self.training else 0.0
         heads_out, weights, stages = scaled_dot_product_attention(
-            q, k, v, bias, dropout_p, intervention, keep_stages=bool(stage_heads)
+            q, k, v, bias, dropout_p, edit, keep_stages=bool(stage_heads)
         )
-        if intervention is not None and intervention.zeroed:
-            keep = torch.ones(self.n_heads, dtype=heads_out.dtype, device=heads_out.device)
-            keep[list(intervention.zeroed)] = 0.0
-            heads_out = heads_out * keep[None, :, None, None]
-        if recorder is not None:
-            recorder.record_weights(site, weights)
-            for head in stage_heads:
-                head_stages = {name: value[:, head] for name, value in stages.items()}
-                head_stages.update(q=q[:, head], k=k[:, head], v=v[:, head], output=heads_out[:, head])
-                recorder.record_stages(site, head, head_stages)
+        if edit is not None and (edit.zeroed or edit.keep is not None):
+            heads_out = switch_off_heads(heads_out, edit)
+        if probe is not None:
+            if stages is not None:
+                stages.update(q=q, k=k, v=v, output=heads_out)
+            probe.record(self.site, weights, stages)
         batch, _, length, _ = heads_out.shape
         concatenated = heads_out.transpose(1, 2).reshape(batch, length, self.d_model)
         return self.out_proj(concatenated)

@@ -1,18 +1,15 @@
-"""Greedy decoding: step by step with the key/value cache and a record per step, batched for evaluation, and the
-uncached reference that recomputes the whole prefix each step."""
+"""Greedy decoding with the key/value cache (one sentence, or a batch for evaluation), and the uncached reference
+that recomputes the whole prefix each step. Returns token ids and tensors; the trace is built from them elsewhere
+(`model.inspect.tracing`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from model.interventions import Interventions
-from model.recording import AttentionRecorder
-from model.trace import StepRecord
-from model.transformer import Transformer
+from model.nn.probe import AttentionProbe
+from model.nn.transformer import Transformer
 
 STOP_EOS = "eos"
 STOP_LENGTH = "max_length"
@@ -20,18 +17,23 @@ STOP_LENGTH = "max_length"
 
 @dataclass(frozen=True)
 class GreedyResult:
-    """Outcome of step-by-step greedy decoding of one sentence.
+    """Outcome of greedy decoding of one sentence.
 
-    output_ids: the chosen tokens, EOS included when it was chosen. steps: one record per step.
-    logits: float32 [n_steps, V], the next-token logits of each step, -inf at tokens never emitted (<pad>, <s>).
-    stop_reason: STOP_EOS or STOP_LENGTH.
+    output_ids: the chosen tokens, EOS included when it was chosen.
+    logits: float32 [n_steps, V] on the model's device, the next-token logits of each step, -inf at tokens never
+    emitted (<pad>, <s>). stop_reason: STOP_EOS or STOP_LENGTH.
     """
 
     output_ids: list[int]
-    steps: list[StepRecord]
-    logits: np.ndarray
+    logits: torch.Tensor
     stop_reason: str
-    encoder_recorder: AttentionRecorder | None
+
+
+def ensure_eval(model: Transformer) -> None:
+    """Put the model in evaluation mode (no dropout) if it is not already: a check first, since walking every
+    module to set the flag costs about a millisecond and the shared model normally stays in eval mode."""
+    if model.training:
+        model.eval()
 
 
 def never_emitted(model: Transformer) -> list[int]:
@@ -57,84 +59,45 @@ def check_max_new_tokens(model: Transformer, max_new_tokens: int) -> None:
         raise ValueError(f"max_new_tokens must be in [1, {model.config.max_len - 1}], got {max_new_tokens}")
 
 
-def _new_rows(recorder: AttentionRecorder, sites: list[str]) -> np.ndarray:
-    """The one new query row of each site's weights [1, H, 1, T_k], stacked over the sites: [L, H, T_k]."""
-    rows = torch.stack([recorder.weights[site] for site in sites])  # [L, 1, H, 1, T_k]
-    return rows.view(rows.size(0), rows.size(2), rows.size(4)).numpy()
-
-
 @torch.inference_mode()
 def greedy_decode(
     model: Transformer,
     source_ids: torch.Tensor,
     max_new_tokens: int | None = None,
-    top_k: int = 5,
-    record: bool = True,
-    interventions: Interventions | None = None,
-    encoder_stage_heads: tuple[tuple[str, int], ...] = (),
-    token_text: Callable[[int], str] = str,
+    probe: AttentionProbe | None = None,
+    memory: torch.Tensor | None = None,
 ) -> GreedyResult:
     """Decode one sentence, source_ids [1, S], one token per step, reusing cached keys and values.
 
-    The encoder runs once. Each step feeds only the newest decoder position. With record=True each step keeps
-    the new row of every decoder self-attention [L, H, t+1] and cross-attention [L, H, S] and the top-k tokens.
+    The encoder runs once (or not at all when its output `memory` [1, S, d] is given). Each step feeds only the
+    newest decoder position. probe: edits applied in every pass (pass an `Interventions`; a recorder would only
+    keep the last step).
     """
     if source_ids.dim() != 2 or source_ids.size(0) != 1:
         raise ValueError(f"greedy_decode takes one sentence, source_ids [1, S]; got shape {tuple(source_ids.shape)}")
-    model.eval()
+    ensure_eval(model)
     config = model.config
     max_new_tokens = max_new_tokens or default_max_new_tokens(model, source_ids.size(1))
     check_max_new_tokens(model, max_new_tokens)
-    encoder_recorder = AttentionRecorder(stage_heads=encoder_stage_heads) if record else None
     source_bias = model.source_bias(source_ids)
-    memory = model.encode(source_ids, source_bias, encoder_recorder, interventions)
+    if memory is None:
+        memory = model.encode(source_ids, source_bias, probe)
     cache = model.new_cache()
-    decoder_input = [config.bos_id]
-    steps: list[StepRecord] = []
+    chosen_ids: list[int] = []
     step_logits: list[torch.Tensor] = []
     stop_reason = STOP_LENGTH
-    self_sites = [f"decoder.{i}.self_attn" for i in range(config.n_decoder_layers)]
-    cross_sites = [f"decoder.{i}.cross_attn" for i in range(config.n_decoder_layers)]
     next_input = torch.tensor([[config.bos_id]], dtype=torch.long, device=source_ids.device)
     banned = never_emitted(model)
-    for step in range(max_new_tokens):
-        recorder = AttentionRecorder() if record else None
-        raw = model.decode(next_input, memory, source_bias, cache, recorder, interventions)[0, -1]
-        logits = next_token_logits(raw, banned)
+    for _ in range(max_new_tokens):
+        logits = next_token_logits(model.decode(next_input, memory, source_bias, cache, probe)[0, -1], banned)
         chosen = int(torch.argmax(logits))
         step_logits.append(logits)
-        if recorder is not None:
-            probabilities = torch.softmax(logits, dim=-1)
-            top_probs, top_ids = torch.topk(probabilities, min(top_k, logits.numel()))
-            top_id_list = top_ids.tolist()
-            steps.append(
-                StepRecord(
-                    step=step,
-                    prefix_ids=tuple(decoder_input),
-                    prefix_tokens=tuple(token_text(i) for i in decoder_input),
-                    self_attn=_new_rows(recorder, self_sites),
-                    cross_attn=_new_rows(recorder, cross_sites),
-                    top_ids=tuple(top_id_list),
-                    top_tokens=tuple(token_text(i) for i in top_id_list),
-                    top_probs=top_probs.numpy(),
-                    chosen_id=chosen,
-                    chosen_token=token_text(chosen),
-                    chosen_prob=float(probabilities[chosen]),
-                    is_eos=chosen == config.eos_id,
-                )
-            )
-        decoder_input.append(chosen)
+        chosen_ids.append(chosen)
         if chosen == config.eos_id:
             stop_reason = STOP_EOS
             break
         next_input = torch.tensor([[chosen]], dtype=torch.long, device=source_ids.device)
-    return GreedyResult(
-        output_ids=decoder_input[1:],
-        steps=steps,
-        logits=torch.stack(step_logits).numpy(),
-        stop_reason=stop_reason,
-        encoder_recorder=encoder_recorder,
-    )
+    return GreedyResult(output_ids=chosen_ids, logits=torch.stack(step_logits), stop_reason=stop_reason)
 
 
 @torch.inference_mode()
@@ -145,7 +108,7 @@ def greedy_decode_uncached(
 
     Returns the chosen tokens, EOS included when chosen. Kept as the reference the cache is checked against.
     """
-    model.eval()
+    ensure_eval(model)
     config = model.config
     max_new_tokens = max_new_tokens or default_max_new_tokens(model, source_ids.size(1))
     check_max_new_tokens(model, max_new_tokens)
@@ -164,26 +127,30 @@ def greedy_decode_uncached(
 
 @torch.inference_mode()
 def greedy_decode_batch(
-    model: Transformer, source_ids: torch.Tensor, max_new_tokens: int | None = None
+    model: Transformer,
+    source_ids: torch.Tensor,
+    max_new_tokens: int | None = None,
+    probe: AttentionProbe | None = None,
 ) -> list[list[int]]:
     """Batched greedy decoding for evaluation, no trace. source_ids [B, S], right-padded with pad_id.
 
-    Returns, per sentence, the chosen tokens up to (not including) EOS.
+    probe: edits applied in every pass (an `Interventions`). Returns, per sentence, the chosen tokens up to (not
+    including) EOS.
     """
-    model.eval()
+    ensure_eval(model)
     config = model.config
     batch = source_ids.size(0)
     max_new_tokens = max_new_tokens or default_max_new_tokens(model, source_ids.size(1))
     check_max_new_tokens(model, max_new_tokens)
     source_bias = model.source_bias(source_ids)
-    memory = model.encode(source_ids, source_bias)
+    memory = model.encode(source_ids, source_bias, probe)
     cache = model.new_cache()
     next_input = torch.full((batch, 1), config.bos_id, dtype=torch.long, device=source_ids.device)
     finished = torch.zeros(batch, dtype=torch.bool, device=source_ids.device)
     chosen_columns: list[torch.Tensor] = []
     banned = never_emitted(model)
     for _ in range(max_new_tokens):
-        logits = next_token_logits(model.decode(next_input, memory, source_bias, cache)[:, -1], banned)
+        logits = next_token_logits(model.decode(next_input, memory, source_bias, cache, probe)[:, -1], banned)
         chosen = logits.argmax(dim=-1).masked_fill(finished, config.pad_id)
         chosen_columns.append(chosen)
         finished |= chosen == config.eos_id

@@ -1,5 +1,5 @@
 """Fetch Multi30k (task 1) from its public repository for users with internet:
-`python -m model.download --dest DIR`. Tests call it on local files (a file:// base URL), never over the network.
+`python -m model.data.download --dest DIR`. Tests call it on local files (a file:// base URL), never over the network.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from model.data import LANGUAGES, SPLITS
+from model.data.corpus import LANGUAGES, SPLITS
 
 # The commit named in the shared data's SOURCE.md, so downloads match the files the shipped models used.
 DEFAULT_BASE_URL = (
@@ -42,7 +42,7 @@ def download(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.download", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m model.data.download", description=__doc__.splitlines()[0])
     parser.add_argument("--dest", type=Path, required=True, help="folder to write the text files into")
     parser.add_argument("--base-url", default=DEFAULT_BASE_URL, help="where the .gz files are (http(s):// or file://)")
     parser.add_argument("--languages", nargs="+", default=list(LANGUAGES), choices=LANGUAGES)

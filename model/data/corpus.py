@@ -8,7 +8,7 @@ import re
 import unicodedata
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "multi30k"
 DATA_DIR_ENV = "ATTN_DATA_DIR"
 SPLITS = ("train", "val", "test_2016_flickr")

@@ -14,9 +14,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from model.config import ModelConfig
-from model.tokenizer import SubwordTokenizer, TokenizerError
-from model.transformer import Transformer
+from model.data.tokenizer import SubwordTokenizer, TokenizerError
+from model.nn.config import ModelConfig
+from model.nn.transformer import Transformer
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
