@@ -7,6 +7,8 @@ Measures (medians of time.perf_counter over repeated runs, after warm-up):
                      stages of every head kept, as the app asks for it (cached greedy decoding, then one recorded
                      teacher-forced pass).
   greedy_ms_median   the same sentence by cached greedy decoding, nothing recorded; trace_overhead = trace / greedy.
+  importance_ms_median  every head's importance on that sentence (72 heads switched off one at a time, one batched
+                     teacher-forced pass); importance_ratio = importance / trace.
   hf_ratio           our trace / Hugging Face MarianMTModel of the same dimensions (random weights) running
                      generate(..., output_attentions=True, return_dict_in_generate=True) for the same 20 tokens.
                      Needs `pip install -r requirements-bench.txt`; without transformers it is null.
@@ -39,10 +41,11 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.decode import greedy_decode, greedy_decode_uncached
+from model.inspect.ablation import head_importance
 from model.inspect.tracing import trace_sentence
 from model.nn.config import ModelConfig
 from model.nn.embeddings import sinusoidal_table
-from model.nn.names import ATTENTION_KINDS, HeadRef
+from model.nn.names import every_head
 from model.nn.transformer import Transformer
 
 SEED = 0
@@ -50,7 +53,7 @@ SOURCE_LEN = 20
 TRACE_TOKENS = 20
 GREEDY_TOKENS = 40
 BATCH = 64
-TARGETS = {"trace_overhead": 1.25, "hf_ratio": 0.8, "cache_speedup": 2.0, "torch_ratio": 1.2}
+TARGETS = {"trace_overhead": 1.25, "importance_ratio": 5.0, "hf_ratio": 0.8, "cache_speedup": 2.0, "torch_ratio": 1.2}
 AT_LEAST = {"cache_speedup"}
 
 
@@ -125,16 +128,6 @@ class Timing:
     budget_s: float
 
 
-def every_head(config: ModelConfig) -> list[HeadRef]:
-    layers = {"encoder.self_attn": config.n_encoder_layers}
-    return [
-        HeadRef(kind, layer, head)
-        for kind in ATTENTION_KINDS
-        for layer in range(layers.get(kind, config.n_decoder_layers))
-        for head in range(config.n_heads)
-    ]
-
-
 def marian_twin(config: ModelConfig) -> tuple[Any, str | None]:
     """Hugging Face MarianMTModel of our dimensions (random weights, ReLU, tied embeddings), or (None, why not)."""
     try:
@@ -194,7 +187,12 @@ def bench_trace(model: Transformer, marian: Any, source: list[int], timing: Timi
             )
         assert len(out.cross_attentions) == TRACE_TOKENS
 
-    fns = {"trace": trace, "greedy": greedy}
+    output_ids = greedy_decode(model, source_ids, TRACE_TOKENS).output_ids
+
+    def importance() -> None:
+        assert len(head_importance(model, source, output_ids)) == len(heads)
+
+    fns = {"trace": trace, "greedy": greedy, "importance": importance}
     if marian is not None:
         fns["hf"] = hf
     medians = interleaved_medians(fns, timing.repeats, timing.warmup, timing.budget_s)
@@ -202,6 +200,8 @@ def bench_trace(model: Transformer, marian: Any, source: list[int], timing: Timi
         "trace_ms_median": medians["trace"],
         "greedy_ms_median": medians["greedy"],
         "trace_overhead": medians["trace"] / medians["greedy"],
+        "importance_ms_median": medians["importance"],
+        "importance_ratio": medians["importance"] / medians["trace"],
         "hf_ms_median": medians.get("hf"),
         "hf_ratio": medians["trace"] / medians["hf"] if "hf" in medians else None,
         "trace_runs": medians["runs"],

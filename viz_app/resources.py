@@ -16,7 +16,7 @@ from model.data.checkpoint import load_pretrained
 from model.inspect.interventions import Interventions
 from model.inspect.trace import Trace
 from model.nn.embeddings import sinusoidal_table
-from model.nn.names import ATTENTION_KINDS, HeadRef
+from model.nn.names import HeadRef, every_head
 from model.pipeline import Translator
 from viz_app.analysis import Projection, nearest_neighbours, pca_2d
 from viz_app.settings import TRACE_TOP_K, language_pair
@@ -92,12 +92,7 @@ def check_sentence(path: str, text: str) -> list[int]:
 
 def all_heads(info: ModelInfo) -> list[HeadRef]:
     """Every head of every attention site, so one trace serves every page and every choice of head."""
-    return [
-        HeadRef(kind, layer, head)
-        for kind in ATTENTION_KINDS
-        for layer in range(info.layers(kind))
-        for head in range(info.n_heads)
-    ]
+    return every_head(load_translator(info.path).model.config)
 
 
 @st.cache_data(max_entries=64, max_size="160MB", show_spinner="Running the model on the sentence…")

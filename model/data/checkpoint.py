@@ -1,20 +1,23 @@
 """Pretrained folders: model.safetensors + config.json + tokenizer.json + card.json, written and read safely.
 
-Nothing here unpickles: weights are safetensors, everything else JSON.
+Nothing here unpickles: weights are safetensors, everything else JSON. Every file is read through `read_file`, so
+a file the operating system will not hand over (permission denied, an I/O error) is a one-line ModelLoadError that
+names it, never "corrupt".
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save_file
 
-from model.data.tokenizer import SubwordTokenizer, TokenizerError
+from model.data.tokenizer import SubwordTokenizer, TokenizerError, cannot_read
 from model.nn.config import ModelConfig
 from model.nn.transformer import Transformer
 
@@ -51,14 +54,23 @@ def save_weights(model: Transformer, path: str | Path, dtype: torch.dtype = torc
     save_file(state_for_saving(model, dtype), str(path), metadata={"format": "pt"})
 
 
+def read_file(path: Path) -> bytes:
+    """The bytes of one file of a pretrained folder; ModelLoadError '<path> cannot be read: <reason>' on OSError."""
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ModelLoadError(cannot_read(path, error)) from error
+
+
 def load_weights(model: Transformer, path: str | Path) -> None:
     """Load safetensors weights into model (cast to its dtype); every key and shape must match."""
     path = Path(path)
     if not path.is_file():
         raise ModelLoadError(f"weights file not found: {path}")
+    data = read_file(path)
     try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as error:
+        tensors = load(data)
+    except (SafetensorError, ValueError) as error:
         raise ModelLoadError(f"weights file {path} is corrupt or truncated ({str(error).splitlines()[0]})") from error
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
@@ -100,17 +112,23 @@ def write_card(directory: str | Path, card: dict[str, Any]) -> None:
     (Path(directory) / CARD_FILE).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def read_json(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object from one file; ModelLoadError naming the file when it cannot be read or is not one."""
+    data = read_file(path)
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelLoadError(f"{path} ({what}) is not valid JSON: {str(error).splitlines()[0]}") from error
+    if not isinstance(value, dict):
+        raise ModelLoadError(f"{path} ({what}) must hold a JSON object")
+    return value
+
+
 def read_card(directory: str | Path) -> dict[str, Any]:
     path = Path(directory) / CARD_FILE
     if not path.is_file():
         return {}
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ModelLoadError(f"{path} is not valid JSON: {error}") from error
-    if not isinstance(card, dict):
-        raise ModelLoadError(f"{path} must hold a JSON object")
-    return card
+    return read_json(path, "the model card")
 
 
 def check_tokenizer_matches(config: ModelConfig, tokenizer: SubwordTokenizer, where: Path) -> None:
@@ -125,18 +143,42 @@ def check_tokenizer_matches(config: ModelConfig, tokenizer: SubwordTokenizer, wh
         raise ModelLoadError(f"special-token ids differ between tokenizer {ours} and config.json {theirs} in {where}")
 
 
-def load_pretrained(directory: str | Path, device: str | torch.device = "cpu") -> Pretrained:
-    """Read and check a pretrained folder; raises ModelLoadError with a one-line reason when it is unusable."""
-    directory = Path(directory)
+def read_config(path: Path) -> ModelConfig:
+    if not path.is_file():
+        raise ModelLoadError(f"{path} is missing")
+    data = read_json(path, "the model config")
+    try:
+        return ModelConfig.from_dict(data)
+    except (ValueError, TypeError) as error:
+        raise ModelLoadError(f"{path} is not a valid model config: {str(error).splitlines()[0]}") from error
+
+
+def check_folder(directory: Path) -> None:
+    """ModelLoadError unless directory is a folder whose entries may be listed."""
     if not directory.is_dir():
         raise ModelLoadError(f"model folder not found: {directory}")
-    config_path = directory / CONFIG_FILE
-    if not config_path.is_file():
-        raise ModelLoadError(f"{config_path} is missing")
     try:
-        config = ModelConfig.load(config_path)
-    except (ValueError, TypeError) as error:
-        raise ModelLoadError(f"{config_path} is not a valid model config: {error}") from error
+        os.listdir(directory)
+    except OSError as error:
+        raise ModelLoadError(f"model folder {cannot_read(directory, error)}") from error
+
+
+def load_pretrained(directory: str | Path, device: str | torch.device = "cpu") -> Pretrained:
+    """Read and check a pretrained folder; raises ModelLoadError with a one-line reason when it is unusable.
+
+    That includes a folder or file that cannot be read (permission denied, I/O errors): the message names it.
+    """
+    directory = Path(directory)
+    try:
+        return _load_pretrained(directory, device)
+    except OSError as error:  # whatever the named reads did not catch, e.g. a stat refused on the way
+        where = Path(error.filename) if isinstance(error.filename, str) else directory
+        raise ModelLoadError(cannot_read(where, error)) from error
+
+
+def _load_pretrained(directory: Path, device: str | torch.device) -> Pretrained:
+    check_folder(directory)
+    config = read_config(directory / CONFIG_FILE)
     try:
         tokenizer = SubwordTokenizer.load(directory / TOKENIZER_FILE)
     except TokenizerError as error:

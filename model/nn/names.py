@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from model.nn.config import ModelConfig
+
 ATTENTION_KINDS = ("encoder.self_attn", "decoder.self_attn", "decoder.cross_attn")
 
 
@@ -63,3 +65,14 @@ class HeadRef:
         if not sep or not head.isdigit():
             raise ValueError(f"{text!r} is not a head; write SITE:HEAD, for example decoder.2.cross_attn:5")
         return cls.at(site, int(head))
+
+
+def every_head(config: ModelConfig) -> list[HeadRef]:
+    """Every head of every attention site of a model of this shape, kind by kind, layer by layer, head by head."""
+    layers = {"encoder.self_attn": config.n_encoder_layers}
+    return [
+        HeadRef(kind, layer, head)
+        for kind in ATTENTION_KINDS
+        for layer in range(layers.get(kind, config.n_decoder_layers))
+        for head in range(config.n_heads)
+    ]
