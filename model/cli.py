@@ -3,10 +3,12 @@ input files line by line, and the --zero-heads option."""
 
 from __future__ import annotations
 
+import argparse
 import codecs
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from model.data.checkpoint import ModelLoadError
 from model.data.tokenizer import TokenizerError, cannot_read
@@ -15,7 +17,19 @@ from model.nn.config import ModelConfig
 from model.nn.names import HeadRef
 from model.pipeline import InputError
 
-USER_ERRORS = (ModelLoadError, InputError, TokenizerError, OSError, UnicodeDecodeError)
+
+class UsageError(ValueError):
+    """A command line argparse cannot make sense of (unknown option, missing value, options that clash)."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors end like every other user error: one line, exit code 2 (through run_cli)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+USER_ERRORS = (ModelLoadError, InputError, TokenizerError, UsageError, OSError, UnicodeDecodeError)
 HEADS_FORMAT = "SITE:HEAD[,SITE:HEAD...], for example decoder.1.cross_attn:3,encoder.0.self_attn:0"
 
 
@@ -74,7 +88,10 @@ def parse_heads(text: str, config: ModelConfig) -> frozenset[HeadRef]:
             ref = HeadRef.parse(part)
         except ValueError as error:
             raise InputError(f"--zero-heads: {error}") from None
-        check_head(ref, config)
+        try:
+            check_head(ref, config)
+        except InputError as error:
+            raise InputError(f"--zero-heads: {error}") from None
         heads.add(ref)
     return frozenset(heads)
 

@@ -1,7 +1,8 @@
 """Translate with a pretrained model: `python -m model.translate --model DIR "A dog runs on the beach."`.
 
 `--input-file F` translates F line by line, one output line per input line (an empty line for an empty one);
-`--json` prints the full trace of one sentence as JSON (with the zeroed heads); `--zero-heads SITE:HEAD,...` switches heads off.
+`--json` prints the full trace of one sentence as JSON (with the zeroed heads); `--zero-heads SITE:HEAD,...`
+switches heads off.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from model.cli import HEADS_FORMAT, read_input_lines, run_cli, zero_heads_option
+from model.cli import HEADS_FORMAT, OneLineParser, read_input_lines, run_cli, zero_heads_option
 from model.data.checkpoint import load_pretrained
 from model.data.corpus import REPO_ROOT
 from model.inspect.interventions import Interventions
@@ -23,7 +24,7 @@ DEFAULT_MODEL = REPO_ROOT / "pretrained" / "multi30k-en-de"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m model.translate", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m model.translate", description=__doc__.splitlines()[0])
     parser.add_argument("text", nargs="?", help="the sentence to translate")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="pretrained folder")
     parser.add_argument("--input-file", type=Path, help="translate this file line by line")

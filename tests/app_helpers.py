@@ -21,6 +21,10 @@ if str(ROOT) not in sys.path:
 
 from tiny_models import make_tiny_pretrained  # noqa: E402
 
+from model.data.checkpoint import load_pretrained  # noqa: E402
+from model.data.corpus import load_pairs  # noqa: E402
+from model.data.token_stats import count_tokens, write_token_stats  # noqa: E402
+
 APP_PATH = ROOT / "viz_app" / "app.py"
 STREAMLIT = ROOT / ".venv" / "bin" / "streamlit"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -41,13 +45,16 @@ PAGES = {
     "positional": "positional",
     "attention": "attention",
     "decoding": "decoding",
+    "heads": "heads",
 }
 
 
 def build_models_dir(root: Path) -> Path:
     """root/models/tiny-en-de: a models folder holding one tiny English -> German model."""
     models = root / "models"
-    make_tiny_pretrained(models / TINY_MODEL_NAME)
+    folder = make_tiny_pretrained(models / TINY_MODEL_NAME)
+    tokenizer = load_pretrained(folder).tokenizer
+    write_token_stats(folder, count_tokens(tokenizer, load_pairs("train", "en", "de")[:400], "en", "de"), None)
     return models
 
 

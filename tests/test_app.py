@@ -205,3 +205,47 @@ def test_decoding_slider_moves_through_the_steps(models_dir: Path) -> None:  # n
     output = next(g for g in at.get("button_group") if g.proto.label.startswith("Generated up to step"))
     assert len(output.proto.options) == last + 1
     assert at.success or at.warning  # end token reached, or the length limit
+
+
+def _lab(at: AppTest) -> AppTest:
+    return open_page(at, "heads")
+
+
+def _markdown(at: AppTest) -> str:
+    return " ".join(str(m.value) for m in at.markdown)
+
+
+def test_head_lab_page(models_dir: Path) -> None:  # noqa: F811
+    at = _lab(new_app())
+    assert_clean(at, "heads")
+    titles = chart_titles(at)
+    assert any("Cross-attention" in t for t in titles) and any("Rollout" in t for t in titles)
+    assert "Choose one or more heads" in messages(at)
+    every = at.multiselect(key="lab_heads").options
+    assert len(every) == 3 * 2 * 4  # three kinds, two layers, four heads
+    cross = [HeadRef("decoder.cross_attn", layer, head) for layer in range(2) for head in range(4)]
+    at.multiselect(key="lab_heads").set_value(cross).run()
+    assert_clean(at, "heads")
+    assert "Log-probability of each original token" in chart_titles(at)
+    assert "With the change" in chart_titles(at)
+    for mode in ("uniform", "only"):
+        at.radio(key="lab_mode").set_value(mode).run()
+        assert_clean(at, f"heads/{mode}")
+    at.toggle(key="lab_norm").set_value(True).run()
+    assert_clean(at, "heads/norm")
+    assert any("norm-based" in t for t in chart_titles(at))
+
+
+def test_two_sessions_in_the_lab_never_see_each_others_heads(models_dir: Path) -> None:  # noqa: F811
+    first, second = _lab(new_app()), _lab(new_app())
+    all_cross = [HeadRef("decoder.cross_attn", layer, head) for layer in range(2) for head in range(4)]
+    first.multiselect(key="lab_heads").set_value(all_cross).run()
+    second.run()
+    assert second.multiselect(key="lab_heads").value == []
+    assert "Choose one or more heads" in messages(second)
+    assert "Log-probability of each original token" not in chart_titles(second)
+    assert "Log-probability of each original token" in chart_titles(first)
+    second.multiselect(key="lab_heads").set_value([HeadRef("encoder.self_attn", 0, 1)]).run()
+    first.run()
+    assert first.multiselect(key="lab_heads").value == all_cross
+    assert "8 head(s)" in _markdown(first) and "1 head(s)" in _markdown(second)

@@ -9,9 +9,23 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# Everything the pages use is imported here, before any page runs. Streamlit runs every session's script in its
+# own thread, so when many sessions open a freshly started server at once, one page could build a plotly figure
+# while another thread is still importing pandas; plotly looks pandas and numpy up in sys.modules without importing
+# them, finds the half-made module and fails ("partially initialized module 'pandas' has no attribute 'Series'").
+# A plain import instead waits for an import in progress in another thread, so after these lines each of these
+# modules is complete. Touching plotly's trace classes loads the submodules plotly otherwise imports lazily.
+import numpy  # noqa: E402
+import pandas  # noqa: E402
+import plotly.graph_objects as go  # noqa: E402
+import plotly.io  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from viz_app import resources, sidebar  # noqa: E402
+from viz_app import analysis, context, resources, sidebar, ui  # noqa: E402
+from viz_app.figures import attention, common, decoding, embeddings, heads, positional, stages, tiles  # noqa: E402
+
+PRELOADED = (numpy, pandas, plotly.io, go.Bar, go.Figure, go.Heatmap, go.Scatter, analysis, context, ui)
+PRELOADED_FIGURES = (attention, common, decoding, embeddings, heads, positional, stages, tiles)
 
 VIEWS = Path(__file__).resolve().parent / "views"
 
@@ -25,6 +39,7 @@ navigation = st.navigation(
         st.Page(VIEWS / "positional.py", title="Positional encoding", icon=":material/waves:"),
         st.Page(VIEWS / "attention.py", title="Attention", icon=":material/grid_on:"),
         st.Page(VIEWS / "decoding.py", title="Decoding step by step", icon=":material/skip_next:"),
+        st.Page(VIEWS / "heads.py", title="Head lab", icon=":material/science:"),
     ]
 )
 sidebar.render()

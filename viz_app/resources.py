@@ -5,18 +5,25 @@ Returns numpy values (the Trace is a frozen dataclass of numpy arrays); the page
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import streamlit as st
 import torch
 
 from model.data.checkpoint import load_pretrained
+from model.data.token_stats import read_token_stats
+from model.heads import HEADS_FILE
+from model.inspect.ablation import ForcedPass, forced_pass, head_importance
+from model.inspect.flow import value_vector_norms
+from model.inspect.head_measures import HeadMeasures, measure_trace, side_tokens
 from model.inspect.interventions import Interventions
 from model.inspect.trace import Trace
 from model.nn.embeddings import sinusoidal_table
-from model.nn.names import HeadRef, every_head
+from model.nn.names import ATTENTION_KINDS, HeadRef, every_head
 from model.pipeline import Translator
 from viz_app.analysis import Projection, nearest_neighbours, pca_2d
 from viz_app.settings import TRACE_TOP_K, language_pair
@@ -153,3 +160,59 @@ def neighbours(path: str, token_id: int, k: int = 10) -> tuple[np.ndarray, np.nd
 def positional_table(max_len: int, d_model: int) -> np.ndarray:
     """The sinusoidal table [max_len, d_model] the model adds to its embeddings."""
     return sinusoidal_table(max_len, d_model).numpy()
+
+
+# The head lab. Every result is keyed by the call's own arguments; nothing is set on the shared model.
+
+
+@st.cache_data(max_entries=32, show_spinner="Switching each head off in turn (one batched pass)…")
+def get_importance(path: str, text: str) -> dict[HeadRef, float]:
+    """Every head's importance on this sentence: the drop in the summed log-probability of the model's own
+    translation, teacher-forced, with that head alone switched off."""
+    trace = get_trace(path, text)
+    return head_importance(load_translator(path).model, trace.source.ids, list(trace.output_ids))
+
+
+@st.cache_data(max_entries=32, show_spinner="Scoring the original translation with the change…")
+def get_forced(
+    path: str, text: str, zero_heads: tuple[HeadRef, ...] = (), uniform_heads: tuple[HeadRef, ...] = ()
+) -> ForcedPass:
+    """The model's own translation (as trained) scored teacher-forced under these interventions: log p per step and
+    every site's weights, aligned with the original steps."""
+    trace = get_trace(path, text)
+    interventions = Interventions(zero_heads=frozenset(zero_heads), uniform_heads=frozenset(uniform_heads))
+    return forced_pass(
+        load_translator(path).model,
+        trace.source.ids,
+        list(trace.output_ids),
+        None if interventions.is_identity else interventions,
+    )
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def get_head_survey(path: str) -> dict[str, Any] | None:
+    """The model folder's heads.json (python -m model.heads), or None when it has none or it cannot be read."""
+    try:
+        return json.loads((Path(path) / HEADS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def get_sentence_measures(path: str, text: str) -> dict[HeadRef, HeadMeasures] | None:
+    """Every head's measures on this sentence, or None when the folder has no token statistics for rarity."""
+    stats = read_token_stats(path)
+    if stats is None:
+        return None
+    trace = get_trace(path, text)
+    config = load_translator(path).model.config
+    special = {config.pad_id, config.unk_id, config.bos_id, config.eos_id}
+    source = side_tokens(trace.source.ids, trace.source.tokens, special, config.eos_id, stats.source_counts)
+    target = side_tokens(trace.target.ids, trace.target.tokens, special, config.eos_id, stats.target_counts)
+    return measure_trace({kind: trace.attention(kind) for kind in ATTENTION_KINDS}, source, target)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def get_value_norms(path: str, text: str) -> dict[HeadRef, np.ndarray]:
+    """||f(x_j)||, what each key sends through each head (norm-based attention), for every head."""
+    return value_vector_norms(load_translator(path).model, get_trace(path, text))

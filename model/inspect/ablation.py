@@ -90,21 +90,19 @@ def forced_pass(
 
 
 @torch.inference_mode()
-def head_importance(
+def summed_logprobs(
     model: Transformer,
     source_ids: Sequence[int],
     output_ids: Sequence[int],
+    rows: Sequence[HeadRef | None],
     interventions: Interventions | None = None,
     chunk: int = 80,
-) -> dict[HeadRef, float]:
-    """For every head alone switched off (on top of `interventions`), the drop in the summed log-probability of
-    output_ids, teacher-forced: sum log p(full) - sum log p(without the head). One batched pass: row 0 is the model
-    as it is, row r + 1 has head r off (in chunks of `chunk` rows to bound memory). A head already off drops 0."""
+) -> np.ndarray:
+    """Summed log-probability of output_ids (teacher-forced) with rows[r] switched off in row r of one batch (None:
+    nothing more), on top of `interventions`; float64 [len(rows)]. Chunks of `chunk` rows bound the memory."""
     if not output_ids:
         raise ValueError("there is no output to score")
     ensure_eval(model)
-    heads = every_head(model.config)
-    rows: list[HeadRef | None] = [None, *heads]
     source, target, labels = _tensors(model, source_ids, output_ids)
     totals: list[torch.Tensor] = []
     for start in range(0, len(rows), chunk):
@@ -113,7 +111,21 @@ def head_importance(
         batch = len(part)
         logits = model(source.expand(batch, -1), target.expand(batch, -1), probe=probe)
         totals.append(_token_logprobs(model, logits, labels.expand(batch, -1)).sum(dim=-1))
-    summed = torch.cat(totals).cpu().numpy().astype(np.float64)
+    return torch.cat(totals).cpu().numpy().astype(np.float64)
+
+
+def head_importance(
+    model: Transformer,
+    source_ids: Sequence[int],
+    output_ids: Sequence[int],
+    interventions: Interventions | None = None,
+    chunk: int = 80,
+) -> dict[HeadRef, float]:
+    """For every head alone switched off (on top of `interventions`), the drop in the summed log-probability of
+    output_ids, teacher-forced: sum log p(as it is) - sum log p(without the head). One batched pass: row 0 is the
+    model as it is, row r + 1 has head r off. A head already off drops 0."""
+    heads = every_head(model.config)
+    summed = summed_logprobs(model, source_ids, output_ids, [None, *heads], interventions, chunk)
     return {ref: float(summed[0] - summed[index + 1]) for index, ref in enumerate(heads)}
 
 

@@ -18,6 +18,7 @@ from model.data.checkpoint import (
     write_card,
 )
 from model.data.corpus import file_sha256, load_pairs, split_checksums
+from model.data.token_stats import count_tokens, write_token_stats
 from model.data.tokenizer import SubwordTokenizer
 from model.nn.transformer import Transformer
 from model.pipeline import Translator
@@ -70,6 +71,8 @@ def export_pretrained(
     test_pairs = load_pairs(TEST_SPLIT, *languages, data_directory)
     fp32_val = scores_on(Translator(_as_pretrained(model, tokenizer)), val_pairs)
     save_pretrained(out_dir, model, tokenizer, card=None, dtype=torch.float16)
+    train_pairs = load_pairs("train", *languages, data_directory)
+    write_token_stats(out_dir, count_tokens(tokenizer, train_pairs, *languages), data_directory)
     shipped = Translator(load_pretrained(out_dir))
     fp16_val = scores_on(shipped, val_pairs)
     test = scores_on(shipped, test_pairs)
@@ -82,7 +85,7 @@ def export_pretrained(
         "command": command,
         "data": {
             "name": "Multi30k task 1 (Elliott et al., 2016)",
-            "train_pairs": len(load_pairs("train", *languages, data_directory)),
+            "train_pairs": len(train_pairs),
             "val_pairs": len(val_pairs),
             "test_pairs": len(test_pairs),
             "sha256": split_checksums(languages, directory=data_directory),
