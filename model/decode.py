@@ -41,11 +41,17 @@ def never_emitted(model: Transformer) -> list[int]:
     return [model.config.pad_id, model.config.bos_id]
 
 
-def next_token_logits(logits: torch.Tensor, banned: list[int]) -> torch.Tensor:
-    """logits [..., V] as float32 with the banned tokens set to -inf, so argmax and top-k never pick them."""
-    logits = logits.float().clone()
-    logits[..., banned] = float("-inf")
-    return logits
+def emission_penalty(model: Transformer) -> torch.Tensor:
+    """float32 [V] on the model's device: 0, and -inf at the tokens never emitted. Made once per call."""
+    penalty = torch.zeros(model.config.vocab_size, device=model.embedding.weight.device)
+    penalty[never_emitted(model)] = float("-inf")
+    return penalty
+
+
+def next_token_logits(logits: torch.Tensor, penalty: torch.Tensor) -> torch.Tensor:
+    """logits [..., V] as a new float32 tensor with the never-emitted tokens at -inf (penalty from
+    emission_penalty), so argmax and top-k never pick them; every other logit unchanged."""
+    return logits.float() + penalty
 
 
 def default_max_new_tokens(model: Transformer, source_length: int) -> int:
@@ -87,9 +93,9 @@ def greedy_decode(
     step_logits: list[torch.Tensor] = []
     stop_reason = STOP_LENGTH
     next_input = torch.tensor([[config.bos_id]], dtype=torch.long, device=source_ids.device)
-    banned = never_emitted(model)
+    penalty = emission_penalty(model)
     for _ in range(max_new_tokens):
-        logits = next_token_logits(model.decode(next_input, memory, source_bias, cache, probe)[0, -1], banned)
+        logits = next_token_logits(model.decode(next_input, memory, source_bias, cache, probe)[0, -1], penalty)
         chosen = int(torch.argmax(logits))
         step_logits.append(logits)
         chosen_ids.append(chosen)
@@ -115,9 +121,9 @@ def greedy_decode_uncached(
     source_bias = model.source_bias(source_ids)
     memory = model.encode(source_ids, source_bias)
     decoder_input = torch.tensor([[config.bos_id]], dtype=torch.long, device=source_ids.device)
-    banned = never_emitted(model)
+    penalty = emission_penalty(model)
     for _ in range(max_new_tokens):
-        logits = next_token_logits(model.decode(decoder_input, memory, source_bias)[0, -1], banned)
+        logits = next_token_logits(model.decode(decoder_input, memory, source_bias)[0, -1], penalty)
         chosen = int(torch.argmax(logits))
         decoder_input = torch.cat((decoder_input, decoder_input.new_tensor([[chosen]])), dim=1)
         if chosen == config.eos_id:
@@ -148,9 +154,9 @@ def greedy_decode_batch(
     next_input = torch.full((batch, 1), config.bos_id, dtype=torch.long, device=source_ids.device)
     finished = torch.zeros(batch, dtype=torch.bool, device=source_ids.device)
     chosen_columns: list[torch.Tensor] = []
-    banned = never_emitted(model)
+    penalty = emission_penalty(model)
     for _ in range(max_new_tokens):
-        logits = next_token_logits(model.decode(next_input, memory, source_bias, cache, probe)[:, -1], banned)
+        logits = next_token_logits(model.decode(next_input, memory, source_bias, cache, probe)[:, -1], penalty)
         chosen = logits.argmax(dim=-1).masked_fill(finished, config.pad_id)
         chosen_columns.append(chosen)
         finished |= chosen == config.eos_id

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from model.data.checkpoint import load_pretrained
-from model.data.corpus import SPLITS, load_pairs, split_checksums
+from model.data.checkpoint import WEIGHTS_FILE, load_pretrained
+from model.data.corpus import SPLITS, file_sha256, load_pairs, split_checksums
 from model.data.token_stats import read_token_stats
 from model.inspect.ablation import summed_logprobs
 from model.inspect.head_measures import HeadMeasures, label_head, mean_measures, measure_trace, side_tokens
@@ -164,6 +164,7 @@ def survey(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - start, 1),
         "threads": torch.get_num_threads(),
         "data_sha256": split_checksums(tuple(languages), (args.split,), args.data_dir),
+        "model_sha256": file_sha256(args.model / WEIGHTS_FILE),
         "bleu": full_bleu,
         "mean_logprob": full_logprob,
         "importance_note": "bleu_drop: corpus BLEU of the full model minus BLEU with this head alone off; "

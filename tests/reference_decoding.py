@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model.decode import never_emitted, next_token_logits
+from model.decode import emission_penalty, next_token_logits
 from model.inspect.interventions import Interventions
 from model.inspect.recording import Recorder
 from model.nn.names import site_name
@@ -42,7 +42,9 @@ def decode_recording_each_step(
     steps: list[RecordedStep] = []
     for _ in range(max_new_tokens):
         recorder = Recorder(interventions)
-        logits = next_token_logits(model.decode(next_input, memory, bias, cache, recorder)[0, -1], never_emitted(model))
+        logits = next_token_logits(
+            model.decode(next_input, memory, bias, cache, recorder)[0, -1], emission_penalty(model)
+        )
         chosen = int(logits.argmax())
         rows = [
             torch.stack([recorder.weights[s][0, :, 0] for s in sites]).numpy() for sites in (self_sites, cross_sites)

@@ -12,10 +12,10 @@ from reference_decoding import decode_recording_each_step
 from model.decode import (
     STOP_EOS,
     STOP_LENGTH,
+    emission_penalty,
     greedy_decode,
     greedy_decode_batch,
     greedy_decode_uncached,
-    never_emitted,
     next_token_logits,
 )
 from model.inspect.recording import Recorder
@@ -89,7 +89,7 @@ def test_step_rows_equal_teacher_forced_pass(varied_models: list[Transformer], i
         np.testing.assert_allclose(step.self_attn, self_full[:, :, t, : t + 1], atol=1e-5, rtol=0)
         np.testing.assert_allclose(step.cross_attn, cross_full[:, :, t], atol=1e-5, rtol=0)
         np.testing.assert_array_equal(step.logits, result.logits[t].numpy())
-    expected = next_token_logits(logits[0], never_emitted(model)).numpy()  # <pad> and <s> are never chosen
+    expected = next_token_logits(logits[0], emission_penalty(model)).numpy()  # <pad> and <s> are never chosen
     np.testing.assert_allclose(result.logits.numpy(), expected, atol=1e-4, rtol=1e-5)
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model.decode import ensure_eval, never_emitted
+from model.decode import emission_penalty, ensure_eval, next_token_logits
 from model.inspect.interventions import Interventions
 from model.inspect.recording import Recorder
 from model.nn.names import HeadRef, every_head
@@ -46,11 +46,10 @@ class RowAblation:
 
 
 def _token_logprobs(model: Transformer, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """logits [B, T, V] (overwritten), labels [B, T] -> log p(label) [B, T] in float32, over the tokens decoding may
+    """logits [B, T, V], labels [B, T] -> log p(label) [B, T] in float32, over the tokens decoding may
     choose (as the trace's probabilities: <pad> and <s> excluded). log p = logit - logsumexp, without a second
     [B, T, V] tensor."""
-    logits = logits.float()
-    logits[..., never_emitted(model)] = float("-inf")
+    logits = next_token_logits(logits, emission_penalty(model))
     return logits.gather(-1, labels[..., None])[..., 0] - torch.logsumexp(logits, dim=-1)
 
 

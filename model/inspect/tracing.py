@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from model.decode import default_max_new_tokens, ensure_eval, greedy_decode, never_emitted, next_token_logits
+from model.decode import default_max_new_tokens, emission_penalty, ensure_eval, greedy_decode, next_token_logits
 from model.inspect.interventions import Interventions
 from model.inspect.recording import Recorder, stacked_weights
 from model.inspect.trace import AttentionStages, SequenceView, StepRecord, Trace
@@ -130,7 +130,7 @@ def trace_sentence(
     output_ids = decoded.output_ids
     target = torch.tensor([[config.bos_id, *output_ids[:-1]]], dtype=torch.long, device=device)
     replay = model.decode(target, memory, source_bias, None, recorder)[0]
-    logits = next_token_logits(replay, never_emitted(model))
+    logits = next_token_logits(replay, emission_penalty(model))
     encoder_sites = [site_name("encoder.self_attn", i) for i in range(config.n_encoder_layers)]
     decoder_self = [site_name("decoder.self_attn", i) for i in range(config.n_decoder_layers)]
     decoder_cross = [site_name("decoder.cross_attn", i) for i in range(config.n_decoder_layers)]
