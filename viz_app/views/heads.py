@@ -163,8 +163,8 @@ if changed:
                 title="Change (after − before)",
                 allowed=allowed,
             ),
-            "Red: more weight with the change, blue: less. Heads after a switched-off one change too, because "
-            "their input did.",
+            "Red: more weight with the change, blue: less. A head that comes after a changed head in the network "
+            "changes too, because its input did.",
             key="lab_diff",
         )
 
@@ -180,7 +180,8 @@ for kind in ATTENTION_KINDS:
     ui.chart(
         importance_heatmap(drops, title=KIND_NAMES[kind], names=names, bound=bound),
         "Each cell: how much the summed log-probability of the model's own translation falls when this head "
-        "alone is switched off (red: the model needs it; blue: it does slightly better without it). All "
+        "alone is switched off (red: the model needs it; blue: without it the model finds its own translation "
+        "more likely). All "
         f"{len(importance)} were computed in one batched pass. Choose a head above to look at it.",
         key=f"lab_importance_{kind}",
     )
