@@ -24,7 +24,7 @@ from model.data.checkpoint import WEIGHTS_FILE, load_pretrained
 from model.data.corpus import SPLITS, file_sha256, load_pairs, split_checksums
 from model.data.token_stats import read_token_stats
 from model.inspect.ablation import summed_logprobs
-from model.inspect.head_measures import HeadMeasures, label_head, mean_measures, measure_trace, side_tokens
+from model.inspect.head_measures import HeadMeasures, label_head, mean_measures, measure_trace_heads
 from model.inspect.interventions import Interventions
 from model.nn.names import ATTENTION_KINDS, HeadRef, every_head
 from model.pipeline import InputError, Translator
@@ -44,10 +44,8 @@ def split_measures(translator: Translator, sources: Sequence[str], stats_dir: Pa
     collected: dict[HeadRef, list[HeadMeasures]] = {}
     for text in sources:
         trace = translator.trace(text)
-        source = side_tokens(trace.source.ids, trace.source.tokens, special, config.eos_id, stats.source_counts)
-        target = side_tokens(trace.target.ids, trace.target.tokens, special, config.eos_id, stats.target_counts)
-        attention = {kind: trace.attention(kind) for kind in ATTENTION_KINDS}
-        for ref, measures in measure_trace(attention, source, target).items():
+        heads = measure_trace_heads(trace, special, config.eos_id, stats.source_counts, stats.target_counts)
+        for ref, measures in heads.items():
             collected.setdefault(ref, []).append(measures)
     return {ref: mean_measures(values) for ref, values in collected.items()}
 

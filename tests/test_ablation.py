@@ -55,3 +55,12 @@ def test_keep_only_switches_off_the_rest_of_the_kind(tiny_model: Transformer) ->
     off = keep_only(tiny_model, kept, ["decoder.cross_attn"])
     assert len(off) == 2 * 4 - 1 and kept[0] not in off
     assert all(ref.kind == "decoder.cross_attn" for ref in off)
+
+
+def test_the_traces_output_logprobs_are_the_forced_pass_as_trained(varied_models: list[Transformer]) -> None:
+    from model.inspect.tracing import trace_sentence
+
+    model = varied_models[0]
+    trace = trace_sentence(model, SOURCE, max_new_tokens=8)
+    forced = forced_pass(model, SOURCE, list(trace.output_ids), None)
+    np.testing.assert_allclose(trace.output_logprobs, forced.logprobs, atol=1e-5)

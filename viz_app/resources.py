@@ -19,11 +19,11 @@ from model.data.token_stats import read_token_stats
 from model.heads import HEADS_FILE
 from model.inspect.ablation import ForcedPass, forced_pass, head_importance
 from model.inspect.flow import value_vector_norms
-from model.inspect.head_measures import HeadMeasures, measure_trace, side_tokens
+from model.inspect.head_measures import HeadMeasures, measure_trace_heads
 from model.inspect.interventions import Interventions
 from model.inspect.trace import Trace
 from model.nn.embeddings import sinusoidal_table
-from model.nn.names import ATTENTION_KINDS, HeadRef, every_head
+from model.nn.names import HeadRef, every_head
 from model.pipeline import Translator
 from viz_app.analysis import Projection, nearest_neighbours, pca_2d
 from viz_app.settings import TRACE_TOP_K, language_pair
@@ -207,9 +207,7 @@ def get_sentence_measures(path: str, text: str) -> dict[HeadRef, HeadMeasures] |
     trace = get_trace(path, text)
     config = load_translator(path).model.config
     special = {config.pad_id, config.unk_id, config.bos_id, config.eos_id}
-    source = side_tokens(trace.source.ids, trace.source.tokens, special, config.eos_id, stats.source_counts)
-    target = side_tokens(trace.target.ids, trace.target.tokens, special, config.eos_id, stats.target_counts)
-    return measure_trace({kind: trace.attention(kind) for kind in ATTENTION_KINDS}, source, target)
+    return measure_trace_heads(trace, special, config.eos_id, stats.source_counts, stats.target_counts)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from model.nn.names import HeadRef
+from model.inspect.trace import Trace
+from model.nn.names import ATTENTION_KINDS, HeadRef
 
 OFFSETS = (-2, -1, 0, 1, 2)
 POSITIONAL_SHARE = 0.9  # Voita et al.: one offset takes at least 90% of the queries
@@ -292,3 +293,26 @@ def measure_trace(
                     weights[layer, head], cross, keys.special, rarest, queries.end
                 )
     return result
+
+
+def measure_trace_heads(
+    trace: Trace, special_ids: set[int], eos_id: int, source_counts: np.ndarray, target_counts: np.ndarray
+) -> dict[HeadRef, HeadMeasures]:
+    """Every head's measures on one trace; counts int [V] are the training-split token frequencies of each side."""
+    source = side_tokens(trace.source.ids, trace.source.tokens, special_ids, eos_id, source_counts)
+    target = side_tokens(trace.target.ids, trace.target.tokens, special_ids, eos_id, target_counts)
+    return measure_trace({kind: trace.attention(kind) for kind in ATTENTION_KINDS}, source, target)
+
+
+SUMMARY_NAMES = (
+    "entropy / largest",
+    "confidence",
+    "best offset share",
+    "weight on special tokens",
+    "rarest-token share",
+)
+
+
+def summary_values(m: HeadMeasures) -> list[float]:
+    """The measures that lie in 0..1, in the order of SUMMARY_NAMES, for drawing side by side."""
+    return [m.entropy_ratio, m.confidence, max(m.offsets.values(), default=0.0), m.special_weight, m.rare_share]

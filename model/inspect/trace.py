@@ -145,6 +145,13 @@ class Trace(_ToDict):
         exp = np.exp(shifted)
         return exp / exp.sum(axis=-1, keepdims=True)
 
+    @property
+    def output_logprobs(self) -> np.ndarray:
+        """log p of each output token at its step, float32 [T] (the replay's logits, never-emitted tokens at -inf)."""
+        shifted = self.logits - self.logits.max(axis=-1, keepdims=True)
+        log_norm = np.log(np.exp(shifted).sum(axis=-1))
+        return shifted[np.arange(len(self.output_ids)), list(self.output_ids)] - log_norm
+
     def attention(self, kind: str) -> np.ndarray:
         """'encoder.self_attn' | 'decoder.self_attn' | 'decoder.cross_attn' -> [L, H, T_q, T_k]."""
         by_kind = {

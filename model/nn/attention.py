@@ -122,7 +122,7 @@ def switch_off_heads(heads_out: torch.Tensor, edit: SiteEdit) -> torch.Tensor:
         keep[list(edit.zeroed)] = 0.0
     scale = keep[None, :, None, None]
     if edit.keep is not None:
-        scale = scale * edit.keep.to(heads_out.dtype)[:, :, None, None]
+        scale = scale * edit.keep.to(heads_out)[:, :, None, None]
     return heads_out * scale
 
 

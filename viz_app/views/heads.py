@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from model.inspect.flow import attention_rollout, norm_weighted
-from model.inspect.head_measures import HeadMeasures, label_head
+from model.inspect.head_measures import SUMMARY_NAMES, HeadMeasures, label_head, summary_values
 from model.nn.names import ATTENTION_KINDS, HeadRef
 from viz_app import context, resources, sidebar, ui
 from viz_app.analysis import KIND_NAMES, allowed_keys
@@ -91,13 +91,13 @@ else:
         f"so {'the translation is the same' if original == new else 'later tokens follow from earlier changes'}."
     )
     forced = resources.get_forced(info.path, text, zero, uniform)
-    plain = resources.get_forced(info.path, text)
     labels = [f"{t}:{token}" for t, token in enumerate(trace.output_tokens)]
-    total_before, total_after = float(plain.logprobs.sum()), float(forced.logprobs.sum())
+    before = trace.output_logprobs
+    total_before, total_after = float(before.sum()), float(forced.logprobs.sum())
     ui.chart(
         logprob_steps(
             labels,
-            plain.logprobs,
+            before,
             forced.logprobs,
             title="Log-probability of each original token",
             changed_name="with the change",
@@ -213,26 +213,13 @@ else:
         "frequency) is the focus far more often than chance, broad when rows stay near uniform, otherwise mixed. "
         "One sentence can label a head differently from its usual behaviour."
     )
-    here = measures[inspect]
-    names = ["entropy / largest", "confidence", "best offset share", "weight on special tokens", "rarest-token share"]
-    values = [
-        here.entropy_ratio,
-        here.confidence,
-        max(here.offsets.values(), default=0.0),
-        here.special_weight,
-        here.rare_share,
-    ]
     if inspect in typical:
         usual = HeadMeasures.from_dict(typical[inspect]["measures"])
-        usual_values = [
-            usual.entropy_ratio,
-            usual.confidence,
-            max(usual.offsets.values(), default=0.0),
-            usual.special_weight,
-            usual.rare_share,
-        ]
+        values, usual_values = summary_values(measures[inspect]), summary_values(usual)
         ui.chart(
-            measures_bars(names, usual_values, values, title=f"{head_title(inspect)}: typical and on this sentence"),
+            measures_bars(
+                SUMMARY_NAMES, usual_values, values, title=f"{head_title(inspect)}: typical and on this sentence"
+            ),
             "Typical: the mean over the validation set (heads.json). Is this sentence typical for the head? Bars far "
             "apart say no.",
             key="lab_measures",
