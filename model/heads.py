@@ -38,7 +38,7 @@ def split_measures(translator: Translator, sources: Sequence[str], stats_dir: Pa
     """Each head's measures on the model's own translation of every sentence, averaged over the sentences."""
     stats = read_token_stats(stats_dir)
     if stats is None:
-        raise InputError(f"{stats_dir} has no readable token_stats.json; run python -m model.data.token_stats first")
+        raise InputError(f"{stats_dir} has no readable token_stats.json; run python -m model.stats first")
     config = translator.model.config
     special = {config.pad_id, config.unk_id, config.bos_id, config.eos_id}
     collected: dict[HeadRef, list[HeadMeasures]] = {}

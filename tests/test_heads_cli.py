@@ -87,3 +87,17 @@ def test_shipped_heads_json_describes_the_shipped_model(name: str) -> None:
     card_sha = pretrained.card["data"]["sha256"]
     assert all(card_sha[key] == value for key, value in report["data_sha256"].items())
     assert report["model_sha256"] == pretrained.card["files_sha256"]["model.safetensors"]
+
+
+def test_stats_cli_writes_the_counts_and_fails_in_one_line(
+    tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from model import stats
+    from model.cli import run_cli
+
+    assert stats.main(["--model", str(tiny_folder)]) == 0
+    written = read_token_stats(tiny_folder)
+    assert written is not None and written.sentences == 29000 and written.source_counts.sum() > 0
+    capsys.readouterr()
+    assert run_cli(lambda: stats.main(["--model", str(tmp_path / "missing")])) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

@@ -1,20 +1,18 @@
 """Training-split statistics stored with a model: how often each token occurs on each side, and how long sentences
 are. The head lab reads rarity from them; they are computed when a model is exported, or for a folder with
-`python -m model.data.token_stats --model DIR`.
+`python -m model.stats --model DIR`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from model.data.corpus import load_pairs, split_checksums
+from model.data.corpus import split_checksums
 from model.data.tokenizer import SubwordTokenizer
 
 STATS_FILE = "token_stats.json"
@@ -84,27 +82,3 @@ def read_token_stats(directory: str | Path) -> TokenStats | None:
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.data.token_stats", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, required=True, help="pretrained folder (card.json names the languages)")
-    parser.add_argument("--data-dir", type=Path, help="Multi30k folder (default: $ATTN_DATA_DIR)")
-    args = parser.parse_args(argv)
-    from model.data.checkpoint import load_pretrained
-
-    pretrained = load_pretrained(args.model)
-    source, target = pretrained.card.get("source_language"), pretrained.card.get("target_language")
-    if not source or not target:
-        print(f"error: {args.model}/card.json does not name the languages", file=sys.stderr)
-        return 2
-    stats = count_tokens(pretrained.tokenizer, load_pairs("train", source, target, args.data_dir), source, target)
-    write_token_stats(args.model, stats, args.data_dir)
-    print(json.dumps({"model": str(args.model), "sentences": stats.sentences, "p99": stats.source_length_p99}))
-    return 0
-
-
-if __name__ == "__main__":
-    from model.cli import run_cli
-
-    sys.exit(run_cli(main))
