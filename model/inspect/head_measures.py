@@ -307,7 +307,7 @@ def measure_trace_heads(
 SUMMARY_NAMES = (
     "entropy / largest",
     "confidence",
-    "best offset share",
+    "best offset share (self) or diagonal band share (cross)",
     "weight on special tokens",
     "rarest-token share",
 )
@@ -315,4 +315,5 @@ SUMMARY_NAMES = (
 
 def summary_values(m: HeadMeasures) -> list[float]:
     """The measures that lie in 0..1, in the order of SUMMARY_NAMES, for drawing side by side."""
-    return [m.entropy_ratio, m.confidence, max(m.offsets.values(), default=0.0), m.special_weight, m.rare_share]
+    where = max(m.offsets.values(), default=0.0) if m.offsets else (m.band or 0.0)
+    return [m.entropy_ratio, m.confidence, where, m.special_weight, m.rare_share]

@@ -47,7 +47,7 @@ def importance_heatmap(drops: np.ndarray, *, title: str, names: Sequence[Sequenc
     )
     fig.update_layout(
         **base_layout(title, 110 + 46 * layers),
-        xaxis=category_axis(side="top"),
+        xaxis=category_axis(side="bottom"),
         yaxis=category_axis(reversed_=True),
     )
     return fig

@@ -253,10 +253,7 @@ else:
             st.markdown(f"**{title}** (validation BLEU drop when alone off)")
             st.dataframe(
                 pd.DataFrame(
-                    [
-                        {"head": head_title(head_of(e)), "label": e["label"], "BLEU drop": e["bleu_drop"]}
-                        for e in entries
-                    ]
+                    [{"head": str(head_of(e)), "label": e["label"], "BLEU drop": e["bleu_drop"]} for e in entries]
                 ),
                 hide_index=True,
                 width="stretch",
