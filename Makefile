@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: setup app test lint browser bench clean
+.PHONY: setup app test lint browser bench clean replicas
 
 setup: $(VENV)/.installed
 
@@ -34,8 +34,18 @@ bench: setup
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) bench/decode.py
 	$(PY) bench/dropout.py
+	$(PY) bench/model_load.py
 	$(PY) bench/load.py
 	$(PY) bench/app.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts
+
+# Two replicas behind nginx on loopback (deploy/): http://127.0.0.1:$(PROXY_PORT); Ctrl-C stops them all.
+PROXY_PORT ?= 8080
+REPLICAS ?= 2
+replicas: setup
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
+	  echo "installing Debian's nginx (needs root)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; }
+	$(PY) deploy/replicas.py --replicas $(REPLICAS) --port $(PROXY_PORT)

@@ -1,9 +1,19 @@
-"""App benchmark: server-side rerun time, browser render time, and server memory after many sentences.
+"""App benchmark: server-side rerun time, browser load and interaction times against floors, server memory.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/app.py [--models-dir DIR] [--reruns 10] [--renders 5] [--sentences 100]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/app.py [--models-dir DIR] [--reruns 10] [--renders 5] [--rounds 6]
+        [--sentences 100] [--skip-browser] [--memory]
 
 Prints one JSON object. Without --models-dir: the repo's pretrained/ when it holds models, else a tiny model made in
-a temporary folder (tests/tiny_models.py, about 10 s).
+a temporary folder (tests/tiny_models.py, about 10 s). Browser interactions (issue 14) are timed in the page's own
+clock (tests/app_helpers.py REDRAW_TIMER_SCRIPT: from the input event to the last change inside a plotly chart), in
+the same rounds as the floor they are compared with:
+- step_ms: a step change on the decoding page (a click on its plotly slider) until its chart is redrawn; the floor,
+  step_floor_ms: a bare Streamlit page whose slider reruns the script and redraws five 20 x 20 heatmaps.
+  Bar: step_ratio = step / floor <= 0.25.
+- head_change_ms: another head for the stage view on the Attention page; bar <= 1.0 x the step floor.
+- sentence_change_ms: a new 15-word sentence on the Attention page until every chart is redrawn; bar <= 2.0 x floor.
+- load_ratio: the Attention page's fresh-context load against a one-heatmap floor page; bar <= 1.3.
+--memory adds bench/server_memory.py's keys (one server, hundreds of reruns; minutes).
 """
 
 from __future__ import annotations
@@ -160,6 +170,157 @@ def bench_browser(models: Path, count: int, scratch: Path) -> tuple[dict[str, li
     return times, expected
 
 
+STEP_FLOOR_APP = """
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+st.title("Step floor")
+step = st.slider("Step", 0, 1000, 0)
+rng = np.random.default_rng(step)
+for index in range(5):
+    z = rng.random((20, 20))
+    st.plotly_chart(go.Figure(go.Heatmap(z=z, zmin=0, zmax=1)), width="stretch", key=f"heatmap{index}")
+"""
+INTERACTIONS = ("step_floor", "step", "head_change", "sentence_change")
+
+
+def open_measured(browser, url: str):  # type: ignore[no-untyped-def]
+    """A new tab on `url` with the redraw timer installed, its charts drawn."""
+    from app_helpers import VIEWPORT, install_redraw_timer, wait_charts_settled, wait_for_app
+
+    page = browser.new_page(viewport=VIEWPORT)
+    install_redraw_timer(page)
+    page.goto(url)
+    wait_for_app(page)
+    wait_charts_settled(page)
+    return page
+
+
+def floor_step(page) -> float:  # type: ignore[no-untyped-def]
+    """The floor page's slider one step on, by keyboard: the script reruns and five heatmaps are redrawn."""
+    from app_helpers import redrawn_after_input
+
+    thumb = page.locator('[data-testid="stSlider"] input[type="range"], [data-testid="stSlider"] [role="slider"]')
+    thumb.first.focus()
+    page.keyboard.press("ArrowRight")
+    return redrawn_after_input(page)
+
+
+def decoding_step(page, round_index: int) -> float:  # type: ignore[no-untyped-def]
+    """A click on the decoding figure's own slider at another step: plotly shows that step's frame."""
+    from app_helpers import redrawn_after_input
+
+    rail = page.locator(".js-plotly-plot .slider-rail-rect").first
+    rail.scroll_into_view_if_needed()
+    box = rail.bounding_box()
+    steps = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullLayout.sliders[0].steps.length")
+    active = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullLayout.sliders[0].active")
+    target = (3 * round_index + 2) % steps
+    if target == active:
+        target = (target + 1) % steps
+    page.mouse.click(box["x"] + box["width"] * target / max(steps - 1, 1), box["y"] + box["height"] / 2)
+    return redrawn_after_input(page)
+
+
+def choose_option(page, label: str, option: str) -> None:  # type: ignore[no-untyped-def]
+    """Open the selectbox with this label and click one of its options."""
+    page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def head_change(page, round_index: int) -> float:  # type: ignore[no-untyped-def]
+    """Another head for the Attention page's stage-by-stage view (a sidebar selectbox)."""
+    from app_helpers import redrawn_after_input
+
+    choose_option(page, "Head for the stage-by-stage view", str(1 + round_index % 2))
+    return redrawn_after_input(page)
+
+
+def sentence_change(page, round_index: int) -> float:  # type: ignore[no-untyped-def]
+    """A new 15-word sentence typed into the sidebar and sent with Ctrl+Enter: a new trace, every chart redrawn."""
+    from app_helpers import redrawn_after_input
+
+    area = page.locator('[data-testid="stTextArea"] textarea').first
+    area.fill(sentence(500 + round_index))
+    area.press("Control+Enter")
+    return redrawn_after_input(page)
+
+
+def bench_interactions(models: Path, rounds: int, scratch: Path) -> dict[str, list[float]]:
+    """Milliseconds of each interaction (INTERACTIONS), one of each per round, after a warm-up round not counted."""
+    from app_helpers import launch_chromium, streamlit_server
+    from playwright.sync_api import sync_playwright
+
+    times: dict[str, list[float]] = {name: [] for name in INTERACTIONS}
+    floor_app = scratch / "step_floor_app.py"
+    floor_app.write_text(STEP_FLOOR_APP, encoding="utf-8")
+    with (
+        streamlit_server(models) as base_url,
+        streamlit_server(models, app_path=floor_app) as floor_url,
+        sync_playwright() as playwright,
+    ):
+        browser = launch_chromium(playwright)
+        try:
+            floor = open_measured(browser, floor_url)
+            decoding = open_measured(browser, f"{base_url}/decoding")
+            attention = open_measured(browser, f"{base_url}/attention")
+            for i in range(rounds + 1):
+                measured = {}
+                floor.bring_to_front()
+                measured["step_floor"] = floor_step(floor)
+                decoding.bring_to_front()
+                measured["step"] = decoding_step(decoding, i)
+                attention.bring_to_front()
+                measured["head_change"] = head_change(attention, i)
+                measured["sentence_change"] = sentence_change(attention, i)
+                if i > 0:
+                    for name, value in measured.items():
+                        times[name].append(value)
+        finally:
+            browser.close()
+    return times
+
+
+def interaction_report(times: dict[str, list[float]], load_s: float, load_floor_s: float) -> dict:
+    """Medians, ratios to the floors and whether each bar of issue 14 is met."""
+    median = {name: statistics.median(values) for name, values in times.items()}
+    floor = median["step_floor"]
+    ratios = {
+        "step_ratio": median["step"] / floor,
+        "head_change_ratio": median["head_change"] / floor,
+        "sentence_change_ratio": median["sentence_change"] / floor,
+        "load_ratio": load_s / load_floor_s,
+    }
+    bars = {"step_ratio": 0.25, "head_change_ratio": 1.0, "sentence_change_ratio": 2.0, "load_ratio": 1.3}
+    return {
+        "step_ms_median": round(median["step"], 1),
+        "step_ms_max": round(max(times["step"]), 1),
+        "step_floor_ms_median": round(floor, 1),
+        "head_change_ms_median": round(median["head_change"], 1),
+        "sentence_change_ms_median": round(median["sentence_change"], 1),
+        **{name: round(value, 3) for name, value in ratios.items()},
+        "bars": bars,
+        "bars_met": {name: ratios[name] <= bar for name, bar in bars.items()},
+        "interaction_method": "Playwright + /usr/bin/chromium 1400x900, one tab each on the step floor page, the "
+        "decoding page and the Attention page; per round one of each interaction, in this order: the floor's slider "
+        "one step on (ArrowRight), a click on the decoding figure's plotly slider at another step, another head in "
+        "the Attention page's stage selectbox, a new 15-word sentence on the Attention page (Ctrl+Enter). Each time "
+        "is the page's own clock from the input event to the last change inside any plotly chart (a "
+        f"MutationObserver); median of {len(times['step'])} rounds after a warm-up round",
+    }
+
+
+def bench_memory(models: Path) -> dict:
+    """bench/server_memory.py's measure_server_memory, when that file is there."""
+    if not (ROOT / "bench" / "server_memory.py").exists():
+        return {"memory_error": "bench/server_memory.py is missing"}
+    sys.path.insert(0, str(ROOT / "bench"))
+    from server_memory import measure_server_memory
+
+    return measure_server_memory(models)
+
+
 def bench_rss(models: Path, sentences: int) -> dict:
     code = RSS_CODE.format(root=str(ROOT), models=str(models), words=WORDS, sentences=sentences)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -173,7 +334,9 @@ def main() -> None:
     parser.add_argument("--reruns", type=int, default=10)
     parser.add_argument("--renders", type=int, default=5)
     parser.add_argument("--sentences", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=6, help="rounds of browser interactions")
     parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--memory", action="store_true", help="add bench/server_memory.py (minutes)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         models = args.models_dir or default_models_dir(Path(scratch))
@@ -208,6 +371,14 @@ def main() -> None:
                 "from the Translate page, a click on the sidebar's Attention link; floor: a new context loading a "
                 "one-line Streamlit page with one 2 x 2 plotly heatmap. All four in the same rounds",
             )
+            interactions = bench_interactions(models, args.rounds, Path(scratch))
+            report.update(
+                interaction_report(
+                    interactions, statistics.median(renders["cold"]), statistics.median(renders["floor"])
+                )
+            )
+        if args.memory:
+            report.update(bench_memory(models))
         rss = bench_rss(models, args.sentences)
         report.update(
             rss_mb=round(rss["rss_mb"], 1),

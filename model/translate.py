@@ -8,7 +8,6 @@ switches heads off.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -16,8 +15,11 @@ import torch
 
 from model.cli import HEADS_FORMAT, OneLineParser, read_input_lines, run_cli, zero_heads_option
 from model.data.checkpoint import load_pretrained
-from model.data.corpus import REPO_ROOT
+from model.data.corpus import REPO_ROOT, language_name
+from model.data.familiarity import familiarity, warnings
+from model.data.token_stats import read_token_stats
 from model.inspect.interventions import Interventions
+from model.inspect.trace_json import trace_json
 from model.pipeline import InputError, Translator, describe_problems
 
 DEFAULT_MODEL = REPO_ROOT / "pretrained" / "multi30k-en-de"
@@ -36,6 +38,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", action="store_true", help="print the full trace of the sentence as JSON")
     parser.add_argument("--top-k", type=int, default=5, help="candidates kept per decoding step (with --json)")
+    parser.add_argument(
+        "--indent", type=int, metavar="N", help="with --json: indent nested fields by N spaces (default: one line)"
+    )
     parser.add_argument("--zero-heads", metavar="SITE:HEAD[,...]", help=f"switch these heads off: {HEADS_FORMAT}")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for one sentence)")
     args = parser.parse_args(argv)
@@ -43,6 +48,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("give a sentence or --input-file, not both")
     if args.json and args.input_file is not None:
         parser.error("--json traces one sentence; it cannot be combined with --input-file")
+    if args.indent is not None and not args.json:
+        parser.error("--indent goes with --json")
+    if args.indent is not None and not 0 <= args.indent <= 8:
+        parser.error("--indent takes 0 to 8 spaces")
     if args.keep_going and args.input_file is None:
         parser.error("--keep-going goes with --input-file")
     return args
@@ -74,11 +83,25 @@ def main(argv: list[str] | None = None) -> int:
         return translate_file(translator, args.input_file, args.keep_going, interventions)
     if args.json:
         trace = translator.trace(args.text, top_k=args.top_k, interventions=interventions)
-        zeroed = sorted(interventions.zero_heads) if interventions is not None else []
-        print(json.dumps({**trace.to_dict(), "zero_heads": [str(ref) for ref in zeroed]}, ensure_ascii=False))
+        zeroed = interventions.zero_heads if interventions is not None else ()
+        print(trace_json(trace, zeroed, args.indent))
     else:
         print(translator.translate(args.text, interventions=interventions))
+    for note in familiarity_notes(translator, args.model, args.text):
+        print(f"note: {note}", file=sys.stderr)
     return 0
+
+
+def familiarity_notes(translator: Translator, folder: Path, text: str) -> list[str]:
+    """Why the translation may not be trusted (too long, unknown pieces, wrong language), from the folder's
+    training statistics; none when the folder has no token_stats.json."""
+    stats = read_token_stats(folder)
+    if stats is None:
+        return []
+    config = translator.model.config
+    specials = (config.pad_id, config.unk_id, config.bos_id, config.eos_id)
+    found = familiarity(stats, translator.source_ids(text), specials, config.unk_id)
+    return warnings(found, language_name(stats.source_language), language_name(stats.target_language))
 
 
 if __name__ == "__main__":

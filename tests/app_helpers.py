@@ -40,11 +40,13 @@ CHROMIUM_ARGS = [
 TINY_MODEL_NAME = "tiny-en-de"
 # Page file stem -> URL path given by st.navigation (the default page is served at "/").
 PAGES = {
-    "translate": "",
+    "overview": "",
+    "translate": "translate",
     "embeddings": "embeddings",
     "positional": "positional",
     "attention": "attention",
     "decoding": "decoding",
+    "residual": "residual",
     "heads": "heads",
 }
 
@@ -208,3 +210,63 @@ def charts_drawn_at(page, expected: int, timeout_s: float = 60.0, quiet_s: float
             return times[-1][0] / 1000.0, int(times[-1][1])
         time.sleep(0.25)
     raise TimeoutError(f"charts did not settle within {timeout_s} s: {times[-1:] if times else 'none drawn'}")
+
+
+# Installed before any page script runs: the page's own clock (ms since navigation started) at the latest user input
+# (pointer press or key press) and at every change inside a plotly chart, so an interaction's time is measured in the
+# page, from the input to the last chart change it caused (a rerun's redraw, or a plotly frame), without polling.
+REDRAW_TIMER_SCRIPT = """
+(() => {
+    window.__inputAt = null;
+    window.__plotChanges = [];
+    window.__scriptRuns = 0;
+    const input = () => { window.__inputAt = performance.now(); window.__plotChanges = []; };
+    document.addEventListener('pointerdown', input, true);
+    document.addEventListener('keydown', input, true);
+    let running = false;
+    new MutationObserver((records) => {
+        for (const record of records) {
+            const node = record.target.nodeType === 1 ? record.target : record.target.parentElement;
+            if (node && node.closest && node.closest('.js-plotly-plot')) {
+                window.__plotChanges.push(performance.now());
+                break;
+            }
+        }
+        const app = document.querySelector('[data-testid="stApp"]');
+        const now = !!app && app.getAttribute('data-test-script-state') === 'running';
+        if (now && !running) window.__scriptRuns += 1;
+        running = now;
+    }).observe(document, {childList: true, subtree: true, attributes: true, characterData: true});
+})();
+"""
+
+
+def install_redraw_timer(page) -> None:  # type: ignore[no-untyped-def]
+    """Call before page.goto: from then on the page logs its latest input and every plotly chart change."""
+    page.add_init_script(REDRAW_TIMER_SCRIPT)
+
+
+def script_runs(page) -> int:  # type: ignore[no-untyped-def]
+    """How many times the page has seen a Streamlit script run start since it loaded (needs install_redraw_timer)."""
+    return int(page.evaluate("() => window.__scriptRuns"))
+
+
+def redrawn_after_input(page, timeout_s: float = 60.0, quiet_s: float = 1.0) -> float:  # type: ignore[no-untyped-def]
+    """Milliseconds, in the page's clock, from the latest input to the last plotly chart change after it.
+
+    Waits (checking every 0.25 s) until no script runs and no chart has changed for quiet_s; the time itself comes
+    from the page, so the checking does not add to it.
+    """
+    script = """() => {
+        const app = document.querySelector('[data-testid="stApp"]');
+        const running = !!app && app.getAttribute('data-test-script-state') === 'running';
+        const changes = window.__plotChanges.filter(t => t > window.__inputAt);
+        return [window.__inputAt, changes.length ? changes[changes.length - 1] : null, performance.now(), running];
+    }"""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        start, last, now, running = page.evaluate(script)
+        if start is not None and last is not None and not running and now - last >= quiet_s * 1000:
+            return float(last - start)
+        time.sleep(0.25)
+    raise TimeoutError(f"no chart change settled within {timeout_s} s after the input")

@@ -74,6 +74,19 @@ def test_translate_cli_json_trace(tiny_dir: Path, capsys: pytest.CaptureFixture[
     trace = json.loads(out)
     assert code == 0
     assert trace["source"]["tokens"][0] == "<s>" and len(trace["steps"]) == len(trace["output_ids"])
+    assert len(out.strip().splitlines()) == 1
+
+
+def test_translate_cli_json_indent(tiny_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, flat, _ = cli(translate, ["--model", str(tiny_dir), "--json", "A dog runs."], capsys)
+    code_indented, indented, _ = cli(
+        translate, ["--model", str(tiny_dir), "--json", "--indent", "2", "A dog runs."], capsys
+    )
+    assert code == code_indented == 0
+    assert json.loads(indented) == json.loads(flat)
+    assert len(indented.splitlines()) > 100 and indented.splitlines()[1].startswith('  "')
+    code, _, err = cli(translate, ["--model", str(tiny_dir), "--indent", "2", "A dog runs."], capsys)
+    assert_one_line_error(code, err, "--indent goes with --json")
 
 
 def test_translate_cli_input_file(tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

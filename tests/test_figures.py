@@ -154,13 +154,14 @@ def test_head_grid_tiles_every_head_into_one_heatmap_on_the_0_1_coloraxis() -> N
     np.testing.assert_array_equal(weights, before)
 
 
-def test_head_grid_leaves_missing_panels_empty_and_hides_labels_for_long_sentences() -> None:
+def test_head_grid_leaves_missing_panels_empty_and_labels_long_sentences_too() -> None:
     labels = [f"{i}:t" for i in range(30)]
     fig = attention.head_grid(rng_weights(3, 30, 30), labels, labels, title="three heads", cols=2)
     (values,) = value_layers(fig)
     z = np.asarray(values.z, dtype=float)
     assert np.isnan(z[-30:, -30:]).all(), "the fourth panel does not exist"
-    assert not masked_layers(fig) and fig.layout.xaxis.showticklabels is False
+    assert not masked_layers(fig) and fig.layout.xaxis.showticklabels is not False
+    assert list(fig.layout.xaxis.ticktext) == labels * 2 and list(fig.layout.yaxis.ticktext) == labels * 2
 
 
 def test_layer_head_grid_and_mean() -> None:
@@ -364,3 +365,266 @@ def test_importing_the_figures_loads_neither_torch_nor_streamlit() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == "[]"
+
+
+# --- every label legible up to the length limit ---------------------------------------------------------------------
+
+
+def long_labels(count: int) -> list[str]:
+    return index_labels([f"▁word{i}" for i in range(count)])
+
+
+def token_heatmaps(labels: list[str]) -> dict[str, go.Figure]:
+    """Each figure function that draws a token x token matrix, for the labels given."""
+    n = len(labels)
+    weights = rng_weights(n, n)
+    return {
+        "attention": attention.attention_heatmap(weights, labels, labels, title="one head"),
+        "scores": stages.scores_heatmap(weights * 4 - 2, labels, labels, title="scores"),
+        "mask": stages.mask_heatmap(causal(n), labels, labels, title="mask"),
+        "cosine": embeddings.cosine_heatmap(weights, labels, title="cosine"),
+        "cross": attention.averaged_cross_heatmap(weights, labels, labels, title="averaged"),
+    }
+
+
+@pytest.mark.parametrize("count", [40, 128])
+def test_every_token_label_is_asked_for_explicitly(count: int) -> None:
+    labels = long_labels(count)
+    for name, fig in token_heatmaps(labels).items():
+        for axis in (fig.layout.xaxis, fig.layout.yaxis):
+            assert axis.tickmode == "array", f"{name}: plotly would thin the labels out"
+            assert list(axis.ticktext) == labels and list(axis.tickvals) == labels, name
+        assert fig.layout.xaxis.tickangle == -90, f"{name}: upright labels take one line height each"
+    grid = attention.head_grid(rng_weights(8, count, count), labels, labels, title="every head")
+    assert list(grid.layout.xaxis.ticktext) == labels * 2 and list(grid.layout.yaxis.ticktext) == labels * 4
+    qkv = stages.qkv_figure(*(np.ones((count, 32)),) * 3, labels, labels, title="Q, K and V")
+    for suffix in ("", "2", "3"):
+        assert list(qkv.layout[f"yaxis{suffix}"].ticktext) == labels
+
+
+def plot_size(fig: go.Figure) -> tuple[float, float]:
+    """(width, height) in pixels of the plot area when the figure is drawn at its own layout.width."""
+    margin = fig.layout.margin
+    return fig.layout.width - margin.l - margin.r, fig.layout.height - margin.t - margin.b
+
+
+def test_heatmaps_grow_with_their_token_count_and_keep_a_cell_per_label() -> None:
+    for count in (6, 20, 40, 128, 178):
+        labels = long_labels(count)
+        for name, fig in token_heatmaps(labels).items():
+            width, height = plot_size(fig)
+            (layer,) = value_layers(fig)
+            right = common.colorbar_room(layer.name or "") if layer.showscale is not False else 0
+            assert (width - right) / count >= common.CELL_PX - 0.5, f"{name}, {count} tokens: columns too narrow"
+            assert height / count >= common.CELL_PX - 0.5, f"{name}, {count} tokens: rows too short"
+            # the margins hold the longest label: upright under the plot, level beside it
+            assert fig.layout.margin.b >= common.text_px(labels[-1]) and fig.layout.margin.l >= common.text_px(
+                labels[-1]
+            )
+    small, large = token_heatmaps(long_labels(10))["attention"], token_heatmaps(long_labels(60))["attention"]
+    assert large.layout.width > small.layout.width and large.layout.height > small.layout.height
+
+
+def test_long_titles_wrap_to_the_width_they_are_drawn_at() -> None:
+    title = "Self-attention weights, layer 0 head 3 of the decoder at step 12, with every position shown"
+    lines = common.wrap_title(title, 400)
+    assert len(lines) > 1 and " ".join(lines) == title
+    assert all(common.text_px(line, common.TITLE_FONT_PX) <= 400 - 24 for line in lines)
+    layout = common.base_layout(title + " <b>", 300, width=400)
+    assert layout["title"]["text"].count("<br>") == len(common.wrap_title(title + " <b>", 400)) - 1
+    assert "&lt;b&gt;" in layout["title"]["text"], "the title is escaped line by line"
+    one_line = common.base_layout("short", 300, width=400)
+    assert layout["margin"]["t"] > one_line["margin"]["t"] and layout["height"] > one_line["height"]
+
+
+def test_vocabulary_labels_are_placed_without_covering_each_other() -> None:
+    rng = np.random.default_rng(4)
+    vocabulary = [f"▁tok{i}" for i in range(300)]
+    coords = rng.normal(size=(300, 2)) * 0.05
+    coords[:40] = rng.normal(size=(40, 2)) * 0.002  # the sentence's tokens crowd one corner of the map
+    ids = [*range(40), 3, 7]  # two repeats: the same row of the table, named once
+    labels = index_labels([vocabulary[i] for i in ids])
+    fig = embeddings.projection_scatter(coords, vocabulary, ids, labels, title="PCA", explained=[0.02, 0.011])
+    notes = fig.layout.annotations
+    assert len(notes) == 40 and sorted(n.text for n in notes) == sorted(vocabulary[:40])
+    x0, x1 = fig.layout.xaxis.range
+    y0, y1 = fig.layout.yaxis.range
+    width, height = plot_size(fig)
+    boxes = []
+    for note in notes:
+        px = (note.x - x0) / (x1 - x0) * width + note.ax
+        py = (y1 - note.y) / (y1 - y0) * height + note.ay
+        half = common.text_px(note.text, embeddings.LABEL_FONT_PX) / 2 + 3
+        boxes.append((px - half, py - 8, px + half, py + 8))
+    for i, a in enumerate(boxes):
+        assert 0 <= a[0] and a[2] <= width and 0 <= a[1] and a[3] <= height, "a label leaves the plot"
+        assert not any(embeddings.boxes_overlap(a, b) for b in boxes[i + 1 :]), "two labels overlap"
+    assert "2.0% of the variance" in fig.layout.xaxis.title.text
+    assert "1.1% of the variance" in fig.layout.yaxis.title.text
+
+
+def test_positional_curves_open_on_the_sentence_and_the_table_labels_round_positions() -> None:
+    table = np.random.default_rng(5).uniform(-1, 1, size=(256, 64))
+    curves = positional.dimension_curves(table, [0, 5], title="Curves", marked=12)
+    assert tuple(curves.layout.xaxis.range) == (-0.5, 11.5)
+    assert all(len(trace.x) == 256 for trace in curves.data), "every position is drawn, a zoom away"
+    full = positional.dimension_curves(table, [0, 5], title="Curves")
+    assert tuple(full.layout.xaxis.range) == (-0.5, 255.5)
+    fig = positional.positional_table_heatmap(table, 12, title="Table")
+    rows = list(fig.layout.yaxis.tickvals)
+    assert rows[:3] == ["0", "10", "20"] and len(rows) * common.CELL_PX <= positional.TABLE_PLOT_PX
+
+
+# --- decoding step by step in the browser: one frame per step -------------------------------------------------------
+
+
+def _stepping_trace(model):  # type: ignore[no-untyped-def]
+    """A 5-step trace of the conftest tiny model with markup in every token, stages of every decoder head."""
+    from model.inspect.tracing import trace_sentence
+    from model.nn.names import HeadRef
+
+    heads = [HeadRef("decoder.self_attn", layer, head) for layer in range(2) for head in range(4)]
+    return trace_sentence(
+        model, [5, 17, 9, 33, 3], token_text=lambda i: f"<b>{i}</b>", top_k=4, stage_heads=heads, max_new_tokens=5
+    )
+
+
+def _named(fig_or_frame, name: str):  # type: ignore[no-untyped-def]
+    return next(trace for trace in fig_or_frame.data if trace.name == name)
+
+
+def test_lower_triangle_and_step_series_take_the_traces_own_numbers(tiny_model) -> None:  # type: ignore[no-untyped-def]
+    from model.nn.names import HeadRef
+    from viz_app.analysis import lower_triangle, step_series
+
+    np.testing.assert_array_equal(np.isnan(lower_triangle(np.ones((3, 3)))), ~causal(3))
+    with pytest.raises(ValueError):
+        lower_triangle(np.ones((2, 3)))
+    trace = _stepping_trace(tiny_model)
+    series = step_series(trace, 1, 2, 3)
+    count = len(trace.steps)
+    assert series.steps == count >= 2 and series.top_probs.shape == (count, 3)
+    stage = trace.stages[HeadRef("decoder.self_attn", 1, 2)]
+    for t, record in enumerate(trace.steps):
+        np.testing.assert_array_equal(series.weights[t, : t + 1], record.self_attn[1, 2])
+        assert np.isnan(series.weights[t, t + 1 :]).all() and np.isnan(series.scores[t, t + 1 :]).all()
+        np.testing.assert_allclose(series.scores[t, : t + 1], stage.scaled_scores[t, : t + 1], rtol=1e-6)
+        np.testing.assert_array_equal(series.cross[t], record.cross_attn[1])
+        np.testing.assert_array_equal(series.top_probs[t], record.top_probs[:3])
+        assert series.top_tokens[t] == record.top_tokens[:3] and series.chosen_tokens[t] == record.chosen_token
+    # The decoder's weights rows are the teacher-forced replay's rows: the step records and the stages agree.
+    np.testing.assert_allclose(np.nan_to_num(series.weights), np.tril(stage.weights[:count, :count]), atol=1e-6)
+
+
+def test_stepping_figure_frames_carry_every_steps_numbers(tiny_model) -> None:  # type: ignore[no-untyped-def]
+    from viz_app.analysis import step_series
+    from viz_app.figures import stepping
+
+    trace = _stepping_trace(tiny_model)
+    layer, head, k = 1, 2, 3
+    series = step_series(trace, layer, head, k)
+    count, heads = len(trace.steps), series.cross.shape[1]
+    fig = stepping.stepping_figure(series)
+    assert [frame.name for frame in fig.frames] == [str(t) for t in range(count)]
+
+    # Fixed layers: every step's row is there once; above the diagonal nothing is shown as a number.
+    weights = np.asarray(_named(fig, "weight").z)
+    scores = np.asarray(_named(fig, "score").z)
+    for t, record in enumerate(trace.steps):
+        np.testing.assert_allclose(weights[t, : t + 1], record.self_attn[layer, head], rtol=1e-6)
+    above = ~causal(count)
+    assert np.isnan(weights[above]).all() and np.isnan(scores[above]).all()
+    assert np.isfinite(scores[~above]).all()
+    hatches = [t for t in fig.data if t.name == stepping.NOT_COMPUTED_LABEL and t.mode == "lines"]
+    assert len(hatches) == 2  # on the scores and on the weights
+    for hatch in hatches:  # one stroke along each diagonal above the main one, i.e. through cells (i, i + c)
+        segments = np.stack([np.asarray(hatch.x), np.asarray(hatch.y)], axis=1).reshape(count - 1, 3, 2)[:, :2]
+        offsets = segments[:, :, 0] - segments[:, :, 1]
+        np.testing.assert_allclose(offsets, np.repeat(np.arange(1, count)[:, None], 2, axis=1))
+    masked = next(t for t in heatmaps(fig) if t.name == common.MASKED_LABEL)
+    np.testing.assert_array_equal(np.asarray(masked.z).astype(bool), above)
+    output = _named(fig, "output")
+    np.testing.assert_allclose(np.asarray(output.x), [r.chosen_prob for r in trace.steps], rtol=1e-6)
+    cross = np.asarray(_named(fig, "cross-attention").z).reshape(count, heads, -1)
+    np.testing.assert_allclose(cross, np.stack([r.cross_attn[layer] for r in trace.steps]), rtol=1e-6)
+
+    # Each frame: its step's candidates and output, and the window of its step on every panel.
+    panels = stepping.plan_layout(series).panels
+    candidates = list(fig.layout[f"yaxis{panels['topk'].suffix}"].ticktext)
+    for t, record in enumerate(trace.steps):
+        frame = fig.frames[t]
+        assert len(frame.data) == len(frame.traces) and min(frame.traces) > fig.data.index(_named(fig, "score"))
+        topk = _named(frame, "candidates")
+        np.testing.assert_allclose(np.asarray(topk.x), record.top_probs[:k], rtol=1e-6)
+        assert [candidates[int(y)].split("  ")[0] for y in topk.y] == common.escape_labels(record.top_tokens[:k])
+        bottom, top = frame.layout[f"yaxis{panels['output'].suffix}"].range  # the output up to step t, no further
+        assert bottom == t + 0.5 and top <= -0.5
+        assert frame.layout[f"xaxis{panels['weights'].suffix}"].range == (-0.5, t + 0.5)
+        assert frame.layout[f"yaxis{panels['mask'].suffix}"].range == (t + 0.5, -0.5)
+        low, high = sorted(frame.layout[f"yaxis{panels['cross'].suffix}"].range)
+        assert (low, high) == (t * heads - 0.5, (t + 1) * heads - 0.5)
+
+    # plotly's own slider and buttons move through the frames; nothing goes back to the server.
+    (slider,) = fig.layout.sliders
+    assert [list(step.args[0]) for step in slider.steps] == [[str(t)] for t in range(count)]
+    assert all(step.method == "animate" for step in slider.steps)
+    assert str(count - 1) in slider.steps[-1].label
+    labels = [button.label for button in fig.layout.updatemenus[0].buttons]
+    assert sum("Play" in label for label in labels) == len(stepping.PLAY_SPEEDS_MS) and any(
+        "Pause" in x for x in labels
+    )
+    durations = [b.args[1]["frame"]["duration"] for b in fig.layout.updatemenus[0].buttons if "Play" in b.label]
+    assert sorted(durations) == sorted(stepping.PLAY_SPEEDS_MS.values()) and min(durations) >= 500
+
+    text = fig.to_json()
+    assert "<b>" not in text and "&lt;b&gt;" in text  # token markup shown as text
+    with pytest.raises(ValueError):
+        stepping.stepping_figure(series, start=count)
+
+
+def test_stepping_figure_sizes_itself_by_token_count() -> None:
+    from viz_app.analysis import StepSeries
+    from viz_app.figures import stepping
+
+    def series(steps: int, sources: int = 6) -> StepSeries:
+        weights = np.where(causal(steps), 1.0 / np.arange(1, steps + 1)[:, None], np.nan)
+        return StepSeries(
+            layer=0,
+            head=1,
+            prefix_labels=tuple(index_labels(["<s>", *(f"▁w{i}" for i in range(steps - 1))])),
+            source_labels=tuple(index_labels([f"▁s{i}" for i in range(sources)])),
+            scores=weights,
+            weights=weights,
+            cross=rng_weights(steps, 4, sources),
+            top_tokens=tuple(("▁a", "▁b") for _ in range(steps)),
+            top_probs=np.tile([0.7, 0.2], (steps, 1)),
+            chosen_tokens=tuple("▁a" for _ in range(steps)),
+            chosen_probs=np.full(steps, 0.7),
+            eos=tuple(i == steps - 1 for i in range(steps)),
+        )
+
+    short, long = stepping.plan_layout(series(6)), stepping.plan_layout(series(60))
+    assert short.matrix_columns == 3 and long.matrix_columns == 1
+    assert long.height > short.height
+    for plan in (short, long):
+        for panel in plan.panels.values():
+            assert 0.0 <= panel.x[0] < panel.x[1] <= 1.0 and 0.0 <= panel.y[0] < panel.y[1] <= 1.0
+    # A row of at least 13 px for each of the 60 decoder positions, in each matrix.
+    weights = long.panels["weights"]
+    assert (weights.y[1] - weights.y[0]) * (long.height - stepping.TOP_PX) >= 13 * 60 - 1
+    fig = stepping.stepping_figure(series(60))
+    assert len(fig.frames) == 60 and "end token" in fig.layout.sliders[0].steps[-1].label
+
+
+def test_head_grid_cells_stay_large_enough_for_their_labels() -> None:
+    from viz_app.figures.tiles import TILE_CELL_PX
+
+    for count, columns in ((6, 4), (40, 2), (128, 2)):
+        labels = long_labels(count)
+        fig = attention.head_grid(rng_weights(8, count, count), labels, labels, title="every head")
+        (values,) = value_layers(fig)
+        cell_rows, cell_cols = np.asarray(values.z).shape
+        width, height = plot_size(fig)
+        assert height / cell_rows >= TILE_CELL_PX - 0.5, f"{count} tokens: rows too short"
+        assert (width - common.colorbar_room("weight")) / cell_cols >= TILE_CELL_PX - 0.5, f"{count} tokens"
+        assert len(fig.layout.xaxis.ticktext) == count * columns, f"{count} tokens: {columns} panels a row"

@@ -15,7 +15,7 @@ from reference_decoding import decode_recording_each_step
 
 from model.inspect.interventions import Interventions
 from model.inspect.recording import Recorder
-from model.inspect.trace import AttentionStages, SequenceView, StepRecord, Trace
+from model.inspect.trace import AttentionStages, ResidualStream, SequenceView, StepRecord, Trace
 from model.inspect.tracing import trace_sentence
 from model.nn.names import HeadRef, site_name
 from model.nn.transformer import Transformer
@@ -48,8 +48,9 @@ def _names(cls: type) -> list[str]:
 
 TRACE_FIELDS = (
     "source target output_ids output_tokens translation stop_reason encoder_self_attn decoder_self_attn cross_attn "
-    "source_padding_mask causal_mask decoder_mask logits steps stages"
+    "source_padding_mask causal_mask decoder_mask logits steps encoder_stream decoder_stream stages"
 ).split()
+STREAM_FIELDS = "side sublayers norm_placement stream_in addition summed normed relu_off_share".split()
 SEQUENCE_FIELDS = "ids tokens token_embeddings positional summed".split()
 STEP_FIELDS = (
     "step prefix_ids prefix_tokens self_attn cross_attn top_ids top_tokens top_probs chosen_id chosen_token "
@@ -63,6 +64,7 @@ def test_field_names_are_pinned() -> None:
     assert _names(SequenceView) == SEQUENCE_FIELDS
     assert _names(StepRecord) == STEP_FIELDS
     assert _names(AttentionStages) == STAGE_FIELDS
+    assert _names(ResidualStream) == STREAM_FIELDS
 
 
 def test_shapes_for_a_known_sentence(trace: Trace) -> None:

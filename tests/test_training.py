@@ -74,9 +74,22 @@ def load_run_model(run_dir: Path, weights: str = "final.safetensors") -> Transfo
 
 def test_schedule_warms_up_then_decays() -> None:
     config = TrainConfig(peak_lr=1e-3, warmup_steps=100)
-    assert lr_at(1, config) == pytest.approx(1e-5)
-    assert lr_at(100, config) == pytest.approx(1e-3)
-    assert lr_at(400, config) == pytest.approx(5e-4)
+    assert lr_at(1, config, 1000) == pytest.approx(1e-5)
+    assert lr_at(100, config, 1000) == pytest.approx(1e-3)
+    assert lr_at(400, config, 1000) == pytest.approx(5e-4)
+
+
+def test_cosine_schedule_reaches_its_floor_at_the_last_step() -> None:
+    config = TrainConfig(peak_lr=1e-3, warmup_steps=100, schedule="cosine", min_lr_ratio=0.01)
+    assert lr_at(50, config, 1100) == pytest.approx(5e-4)
+    assert lr_at(100, config, 1100) == pytest.approx(1e-3)
+    assert lr_at(600, config, 1100) == pytest.approx(5e-4)
+    assert lr_at(1100, config, 1100) == pytest.approx(1e-5)
+    assert lr_at(5000, config, 1100) == pytest.approx(1e-5)
+    steps = [lr_at(s, config, 1100) for s in range(100, 1101)]
+    assert all(a >= b for a, b in zip(steps, steps[1:]))
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="linear")
 
 
 def test_tiny_run_overfits_64_pairs(tmp_path: Path) -> None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from model.inspect.trace import Trace
 
 
 @dataclass(frozen=True)
@@ -121,3 +125,74 @@ def allowed_keys(kind: str, source_padding_mask: np.ndarray, causal_mask: np.nda
     if kind in ("encoder.self_attn", "decoder.cross_attn"):
         return np.broadcast_to(source_padding_mask.astype(bool), (queries, source_padding_mask.shape[0])).copy()
     raise KeyError(f"unknown attention kind {kind!r}")
+
+
+@dataclass(frozen=True)
+class StepSeries:
+    """Every step of greedy decoding for one decoder layer and head, as the decoding page moves through it.
+
+    T steps, S source tokens, H heads, k candidates per step.
+    prefix_labels [T]: the decoder input positions ('0:<s>', '1:▁Ein', ...); source_labels [S].
+    scores [T, T]: the head's scaled scores Q Kᵀ / √d_k; row t is what step t computed (keys 0..t), NaN above the
+    diagonal, where decoding step by step never computes anything (those keys do not exist yet).
+    weights [T, T]: row t is the new self-attention row of step t over keys 0..t, NaN above the diagonal.
+    cross [T, H, S]: the new cross-attention row of every head of the layer at each step.
+    top_tokens [T][k], top_probs [T, k]: the likeliest next tokens at each step, most likely first.
+    chosen_tokens [T], chosen_probs [T], eos [T]: the token each step took, its probability, whether it ends.
+    """
+
+    layer: int
+    head: int
+    prefix_labels: tuple[str, ...]
+    source_labels: tuple[str, ...]
+    scores: np.ndarray
+    weights: np.ndarray
+    cross: np.ndarray
+    top_tokens: tuple[tuple[str, ...], ...]
+    top_probs: np.ndarray
+    chosen_tokens: tuple[str, ...]
+    chosen_probs: np.ndarray
+    eos: tuple[bool, ...]
+
+    @property
+    def steps(self) -> int:
+        return len(self.prefix_labels)
+
+
+def lower_triangle(matrix: np.ndarray) -> np.ndarray:
+    """float32 copy of a square [T, T] matrix with NaN above the diagonal."""
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"expected a square [T, T] matrix, got shape {matrix.shape}")
+    keep = np.tril(np.ones(matrix.shape, dtype=bool))
+    return np.where(keep, matrix, np.nan).astype(np.float32)
+
+
+def step_series(trace: Trace, layer: int, head: int, top_k: int) -> StepSeries:
+    """The numbers of every decoding step for decoder layer `layer`, head `head`, with `top_k` candidates a step.
+
+    Scores come from the head's recorded stages (row t is exactly what step t computed); weights, cross-attention
+    rows and candidates from the step records themselves.
+    """
+    from model.nn.names import HeadRef  # here, not at the top: importing model loads torch
+
+    steps = trace.steps
+    count = len(steps)
+    stage = trace.stages[HeadRef("decoder.self_attn", layer, head)]
+    weights = np.full((count, count), np.nan, dtype=np.float32)
+    for record in steps:
+        weights[record.step, : record.step + 1] = record.self_attn[layer, head]
+    k = max(1, min(top_k, min(len(record.top_tokens) for record in steps)))
+    return StepSeries(
+        layer=layer,
+        head=head,
+        prefix_labels=tuple(trace.target.labels),
+        source_labels=tuple(trace.source.labels),
+        scores=lower_triangle(stage.scaled_scores[:count, :count]),
+        weights=weights,
+        cross=np.stack([record.cross_attn[layer] for record in steps]).astype(np.float32),
+        top_tokens=tuple(tuple(record.top_tokens[:k]) for record in steps),
+        top_probs=np.stack([np.asarray(record.top_probs[:k], dtype=np.float32) for record in steps]),
+        chosen_tokens=tuple(record.chosen_token for record in steps),
+        chosen_probs=np.asarray([record.chosen_prob for record in steps], dtype=np.float32),
+        eos=tuple(bool(record.is_eos) for record in steps),
+    )

@@ -21,11 +21,14 @@ import plotly.graph_objects as go  # noqa: E402
 import plotly.io  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from viz_app import analysis, context, resources, sidebar, ui  # noqa: E402
+from viz_app import analysis, context, links, resources, sidebar, ui  # noqa: E402
 from viz_app.figures import attention, common, decoding, embeddings, heads, positional, stages, tiles  # noqa: E402
 
 PRELOADED = (numpy, pandas, plotly.io, go.Bar, go.Figure, go.Heatmap, go.Scatter, analysis, context, ui)
 PRELOADED_FIGURES = (attention, common, decoding, embeddings, heads, positional, stages, tiles)
+from viz_app.figures import overview, residual  # noqa: E402
+
+PRELOADED_ARCHITECTURE = (overview, residual)
 
 VIEWS = Path(__file__).resolve().parent / "views"
 
@@ -34,13 +37,19 @@ resources.configure_torch()
 
 navigation = st.navigation(
     [
-        st.Page(VIEWS / "translate.py", title="Translate", icon=":material/translate:", default=True),
+        st.Page(VIEWS / "overview.py", title="Overview", icon=":material/account_tree:", default=True),
+        st.Page(VIEWS / "translate.py", title="Translate", icon=":material/translate:"),
         st.Page(VIEWS / "embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
         st.Page(VIEWS / "positional.py", title="Positional encoding", icon=":material/waves:"),
         st.Page(VIEWS / "attention.py", title="Attention", icon=":material/grid_on:"),
         st.Page(VIEWS / "decoding.py", title="Decoding step by step", icon=":material/skip_next:"),
+        st.Page(VIEWS / "residual.py", title="Residual stream", icon=":material/stacks:"),
         st.Page(VIEWS / "heads.py", title="Head lab", icon=":material/science:"),
     ]
 )
+links.restore(st.query_params, st.session_state)
 sidebar.render()
-navigation.run()
+try:
+    navigation.run()
+finally:  # also when a page stops early (st.stop): the URL then holds what this run settled on
+    st.query_params.from_dict(links.current(st.session_state))

@@ -5,11 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from model.data.checkpoint import ModelLoadError
+from model.data.corpus import language_name
+from model.data.familiarity import warnings
 from model.inspect.trace import Trace
 from model.nn.names import HeadRef
 from model.pipeline import InputError
 from viz_app import resources, sidebar
 from viz_app.resources import ModelInfo
+from viz_app.ui import escape_markdown
 
 
 def model_or_stop() -> ModelInfo:
@@ -55,7 +58,18 @@ def trace_or_notice(
     if problem is not None:
         show_problem(problem)
         return None
+    show_familiarity(info, text)
     return resources.get_trace(info.path, text, zero_heads, uniform_heads, temperature)
+
+
+def show_familiarity(info: ModelInfo, text: str) -> None:
+    """Above everything else on the page: why the translation may not be trusted, if the input is far from the
+    training data (too long, unknown pieces, probably the wrong language)."""
+    found = resources.get_familiarity(info.path, text)
+    if found is None:
+        return
+    for note in warnings(found, language_name(info.source_language), language_name(info.target_language)):
+        st.warning(escape_markdown(note), icon=":material/warning:")
 
 
 def trace_or_stop(info: ModelInfo, **interventions: object) -> Trace:

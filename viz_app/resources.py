@@ -15,17 +15,21 @@ import streamlit as st
 import torch
 
 from model.data.checkpoint import load_pretrained
+from model.data.familiarity import Familiarity, familiarity
 from model.data.token_stats import read_token_stats
 from model.heads import HEADS_FILE
 from model.inspect.ablation import ForcedPass, forced_pass, head_importance
 from model.inspect.flow import value_vector_norms
 from model.inspect.head_measures import HeadMeasures, measure_trace_heads
 from model.inspect.interventions import Interventions
+from model.inspect.lens import LayerPredictions, layer_predictions
 from model.inspect.trace import Trace
+from model.nn.config import ModelConfig
 from model.nn.embeddings import sinusoidal_table
 from model.nn.names import HeadRef, every_head
 from model.pipeline import Translator
 from viz_app.analysis import Projection, nearest_neighbours, pca_2d
+from viz_app.model_card import ModelCard, read_model_card
 from viz_app.settings import TRACE_TOP_K, language_pair
 
 
@@ -97,12 +101,36 @@ def check_sentence(path: str, text: str) -> list[int]:
     return load_translator(path).source_ids(text)
 
 
+@st.cache_data(max_entries=256, show_spinner=False)
+def get_familiarity(path: str, text: str) -> Familiarity | None:
+    """How far the sentence is from the training data (None for a folder without token_stats.json)."""
+    stats = read_token_stats(path)
+    if stats is None:
+        return None
+    info = model_info(path)
+    unk_id = load_translator(path).model.config.unk_id
+    return familiarity(stats, check_sentence(path, text), info.special_ids, unk_id)
+
+
 def all_heads(info: ModelInfo) -> list[HeadRef]:
     """Every head of every attention site, so one trace serves every page and every choice of head."""
     return every_head(load_translator(info.path).model.config)
 
 
-@st.cache_data(max_entries=64, max_size="160MB", show_spinner="Running the model on the sentence…")
+# What each cache holds (bench/server_memory.py, 2026-12-02; bytes as st.cache_data keeps them: pickled, one copy
+# per entry; every hit unpickles a fresh copy for the calling session, freed when its run ends). A trace keeps the
+# stages of all 72 heads, so it grows with source x output length: 1.3 MB for a 9 -> 8 token caption, 2.0 MB at
+# 14 -> 12, 4.3 MB at 26 -> 23, 59.9 MB for the longest input a model takes (128 -> 178 tokens, no end token).
+# The byte budget is what bounds the server: 128 MB is about 60 typical captions, or 2 of the longest inputs.
+# With both shipped models loaded the server holds about 460 MB before any trace; 500 new sentences on the
+# Attention page took it to about 590 MB (bench/server_memory.py; the README's "Hosting a class" has the figures).
+TRACE_CACHE_SIZE = "128MB"
+TRACE_CACHE_ENTRIES = 128  # a bound on bookkeeping only: the byte budget fills first unless captions are tiny
+
+
+@st.cache_data(
+    max_entries=TRACE_CACHE_ENTRIES, max_size=TRACE_CACHE_SIZE, show_spinner="Running the model on the sentence…"
+)
 def get_trace(
     path: str,
     text: str,
@@ -128,6 +156,7 @@ def get_trace(
     )
 
 
+# 8.2 MB per model (8000 x 256 float32), kept once per model folder.
 @st.cache_resource(show_spinner=False)
 def embedding_table(path: str) -> np.ndarray:
     """The model's embedding matrix E [V, d] as stored (lookups multiply it by sqrt(d_model)); read-only."""
@@ -173,7 +202,8 @@ def get_importance(path: str, text: str) -> dict[HeadRef, float]:
     return head_importance(load_translator(path).model, trace.source.ids, list(trace.output_ids))
 
 
-@st.cache_data(max_entries=32, show_spinner="Scoring the original translation with the change…")
+# A forced pass keeps every site's weights: 0.05 MB for a 14 -> 12 caption, 6.8 MB for the longest input.
+@st.cache_data(max_entries=32, max_size="32MB", show_spinner="Scoring the original translation with the change…")
 def get_forced(
     path: str, text: str, zero_heads: tuple[HeadRef, ...] = (), uniform_heads: tuple[HeadRef, ...] = ()
 ) -> ForcedPass:
@@ -210,7 +240,34 @@ def get_sentence_measures(path: str, text: str) -> dict[HeadRef, HeadMeasures] |
     return measure_trace_heads(trace, special, config.eos_id, stats.source_counts, stats.target_counts)
 
 
+# Under 0.1 MB per entry even for the longest input (72 heads x T_k norms); head measures about 0.01 MB.
 @st.cache_data(max_entries=32, show_spinner=False)
 def get_value_norms(path: str, text: str) -> dict[HeadRef, np.ndarray]:
     """||f(x_j)||, what each key sends through each head (norm-based attention), for every head."""
     return value_vector_norms(load_translator(path).model, get_trace(path, text))
+
+
+# The whole architecture: the model's shape and card, and what each decoder layer would predict.
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def get_config(path: str) -> ModelConfig:
+    """The loaded model's configuration (a frozen dataclass of plain values)."""
+    return load_translator(path).model.config
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def get_model_card(path: str) -> ModelCard:
+    """The folder's card.json and the limits section of its README.md (empty where a folder has none)."""
+    try:
+        readme = (Path(path) / "README.md").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        readme = ""
+    return read_model_card(load_translator(path).pretrained.card, readme)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def get_layer_predictions(path: str, text: str, top_k: int = TRACE_TOP_K) -> LayerPredictions:
+    """Every decoder layer's output on the sentence's trace sent through the model's output head (logit lens)."""
+    translator = load_translator(path)
+    return layer_predictions(translator.model, get_trace(path, text), translator.tokenizer.token_text, top_k)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from model.data.corpus import LANGUAGE_NAMES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR_ENV = "ATTN_MODELS_DIR"
 DEFAULT_MODELS_DIR = REPO_ROOT / "pretrained"
@@ -28,7 +30,6 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "Ein Mann auf einem Fahrrad fährt an einem Obststand vorbei.",
     ),
 }
-LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French"}
 
 
 def models_dir() -> Path:

@@ -13,6 +13,7 @@ DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "multi30k"
 DATA_DIR_ENV = "ATTN_DATA_DIR"
 SPLITS = ("train", "val", "test_2016_flickr")
 LANGUAGES = ("en", "de", "fr")
+LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French"}
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -73,3 +74,8 @@ def split_checksums(
         for split in splits
         for language in languages
     }
+
+
+def language_name(code: str) -> str:
+    """'de' -> 'German'; an unknown code is returned as it is."""
+    return LANGUAGE_NAMES.get(code, code)

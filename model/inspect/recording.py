@@ -1,4 +1,5 @@
-"""A per-call recorder of attention weights and stages: a probe value owned by one call, never stored on a module."""
+"""A per-call recorder of attention weights and stages, and of the residual stream: a probe value owned by one call,
+never stored on a module."""
 
 from __future__ import annotations
 
@@ -8,18 +9,26 @@ import numpy as np
 import torch
 
 from model.inspect.interventions import Interventions
-from model.nn.names import HeadRef
+from model.inspect.trace import ResidualStream
+from model.nn.names import SUBLAYERS, HeadRef, sublayer_name
 from model.nn.probe import SiteEdit
 
 STAGE_NAMES = ("q", "k", "v", "raw_scores", "scaled_scores", "masked_scores", "weights", "output")
 
 
+STREAM_PARTS = ("stream_in", "addition", "summed", "normed")
+
+
 class Recorder:
-    """A probe (`model.nn.probe`) that applies the call's interventions and keeps what each site computed.
+    """A probe (`model.nn.probe`, both protocols) that applies the call's interventions and keeps what each site
+    computed.
 
     weights[site]: the attention weights [B, H, T_q, T_k] at 'encoder.0.self_attn', ..., taken before dropout.
     site_stages[site]: at sites with a head asked for, each stage of scaled dot-product attention for every head
     (names in STAGE_NAMES, shapes as in `model.nn.probe.AttentionProbe.record`). stages: the same per asked head.
+    With keep_stream: sublayers[name], per residual sub-layer ('decoder.1.feed_forward'), its parts by
+    STREAM_PARTS, each [B, T, d] (normed: the output of that sub-layer's LayerNorm); relu_off[name], per
+    feed-forward block, the share of its d_ff units the ReLU set to 0, [B, T].
     """
 
     def __init__(
@@ -27,9 +36,13 @@ class Recorder:
         interventions: Interventions | None = None,
         keep_weights: bool = True,
         stage_heads: Iterable[HeadRef] = (),
+        keep_stream: bool = False,
     ) -> None:
         self.interventions = interventions
         self.keep_weights = keep_weights
+        self.keep_stream = keep_stream
+        self.sublayers: dict[str, dict[str, torch.Tensor]] = {}
+        self.relu_off: dict[str, torch.Tensor] = {}
         heads_by_site: dict[str, set[int]] = {}
         for ref in stage_heads:
             heads_by_site.setdefault(ref.site, set()).add(ref.head)
@@ -48,6 +61,17 @@ class Recorder:
             self.weights[site] = as_recorded(weights)
         if stages is not None and site in self._stage_heads:
             self.site_stages[site] = {name: as_recorded(stages[name]) for name in STAGE_NAMES}
+
+    def record_sublayer(
+        self, name: str, stream_in: torch.Tensor, addition: torch.Tensor, summed: torch.Tensor, normed: torch.Tensor
+    ) -> None:
+        if self.keep_stream:
+            parts = (stream_in, addition, summed, normed)
+            self.sublayers[name] = {part: as_recorded(t) for part, t in zip(STREAM_PARTS, parts, strict=True)}
+
+    def record_feed_forward(self, name: str, hidden: torch.Tensor) -> None:
+        if self.keep_stream:
+            self.relu_off[name] = (hidden == 0).float().mean(dim=-1)
 
     @property
     def stages(self) -> dict[HeadRef, dict[str, torch.Tensor]]:
@@ -76,3 +100,25 @@ def as_recorded(tensor: torch.Tensor) -> torch.Tensor:
     if tensor.requires_grad:
         tensor = tensor.detach()
     return tensor if tensor.dtype == torch.float32 else tensor.float()
+
+
+def stacked_stream(recorder: Recorder, side: str, n_layers: int, norm_placement: str) -> ResidualStream:
+    """One sentence's residual stream through one stack ('encoder' | 'decoder'), from a recorder that kept it:
+    one stack and one copy to numpy for every part of every sub-layer."""
+    sublayers = SUBLAYERS[side]
+    names = [[sublayer_name(side, layer, sub) for sub in sublayers] for layer in range(n_layers)]
+    parts = torch.stack(
+        [
+            torch.stack([torch.stack([recorder.sublayers[name][part][0] for name in row]) for row in names])
+            for part in STREAM_PARTS
+        ]
+    )  # [4, L, K, T, d]
+    relu = torch.stack([recorder.relu_off[sublayer_name(side, layer, "feed_forward")][0] for layer in range(n_layers)])
+    arrays = parts.cpu().numpy()
+    return ResidualStream(
+        side=side,
+        sublayers=sublayers,
+        norm_placement=norm_placement,
+        **{part: arrays[i] for i, part in enumerate(STREAM_PARTS)},
+        relu_off_share=relu.cpu().numpy(),
+    )

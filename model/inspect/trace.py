@@ -77,6 +77,52 @@ class AttentionStages(_ToDict):
 
 
 @dataclass(frozen=True)
+class ResidualStream(_ToDict):
+    """One stack's residual stream for one sentence: what enters each sub-layer, what the sub-layer adds, and its
+    LayerNorm, at every layer and position.
+
+    side: 'encoder' or 'decoder'. sublayers: a layer's sub-layers in order, ('self_attn', 'feed_forward') or
+    ('self_attn', 'cross_attn', 'feed_forward'); K of them. norm_placement: 'post' (the paper) or 'pre'.
+    stream_in float32 [L, K, T, d]: the residual stream arriving at sub-layer k of layer l.
+    addition [L, K, T, d]: what that sub-layer adds to the stream (its output; residual dropout is off here).
+    summed [L, K, T, d]: stream_in + addition.
+    normed [L, K, T, d]: the output of that sub-layer's LayerNorm, gain and bias applied: LayerNorm(summed)
+    post-norm, LayerNorm(stream_in) pre-norm.
+    relu_off_share float32 [L, T]: the share of the d_ff feed-forward units at 0 after the ReLU, per position.
+    T is S for the encoder, the decoder input length for the decoder.
+    """
+
+    side: str
+    sublayers: tuple[str, ...]
+    norm_placement: str
+    stream_in: np.ndarray
+    addition: np.ndarray
+    summed: np.ndarray
+    normed: np.ndarray
+    relu_off_share: np.ndarray
+
+    @property
+    def norm_input(self) -> np.ndarray:
+        """[L, K, T, d]: what each LayerNorm receives: summed post-norm, stream_in pre-norm."""
+        return self.summed if self.norm_placement == "post" else self.stream_in
+
+    @property
+    def sublayer_input(self) -> np.ndarray:
+        """[L, K, T, d]: what each sub-layer is given: stream_in post-norm, normed pre-norm."""
+        return self.stream_in if self.norm_placement == "post" else self.normed
+
+    @property
+    def stream_out(self) -> np.ndarray:
+        """[L, K, T, d]: the residual stream leaving each sub-layer: normed post-norm, summed pre-norm."""
+        return self.normed if self.norm_placement == "post" else self.summed
+
+    @property
+    def layer_output(self) -> np.ndarray:
+        """[L, T, d]: what each layer hands on (for the last layer: before the stack's final LayerNorm, pre-norm)."""
+        return self.stream_out[:, -1]
+
+
+@dataclass(frozen=True)
 class StepRecord(_ToDict):
     """One step t of greedy decoding (t from 0).
 
@@ -120,6 +166,8 @@ class Trace(_ToDict):
     source_padding_mask bool [S]; causal_mask bool [T, T]; decoder_mask bool [T, T] (causal AND not padding).
     logits float32 [T, V]: the decoder's next-token logits at each position. steps: one StepRecord per step.
     stages: for the heads asked for, keyed by HeadRef (in JSON by its text, e.g. "decoder.1.cross_attn:3").
+    encoder_stream / decoder_stream: the residual stream of the encoder pass over the source (T = S) and of the
+    recorded teacher-forced decoder pass (T positions, row t is step t).
     """
 
     source: SequenceView
@@ -136,6 +184,8 @@ class Trace(_ToDict):
     decoder_mask: np.ndarray
     logits: np.ndarray
     steps: tuple[StepRecord, ...]
+    encoder_stream: ResidualStream
+    decoder_stream: ResidualStream
     stages: dict[HeadRef, AttentionStages] = field(default_factory=dict)
 
     @property
@@ -147,7 +197,7 @@ class Trace(_ToDict):
 
     @property
     def output_logprobs(self) -> np.ndarray:
-        """log p of each output token at its step, float32 [T] (the replay's logits, never-emitted tokens at -inf)."""
+        """log p of each output token at its step, float32 [T] (the decoding's logits; never-emitted tokens at -inf)."""
         shifted = self.logits - self.logits.max(axis=-1, keepdims=True)
         log_norm = np.log(np.exp(shifted).sum(axis=-1))
         return shifted[np.arange(len(self.output_ids)), list(self.output_ids)] - log_norm

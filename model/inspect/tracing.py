@@ -1,9 +1,10 @@
-"""Builds a Trace: greedy decoding finds the tokens, then one recorded teacher-forced pass gives every number.
+"""Builds a Trace: greedy decoding finds the tokens, then one recorded teacher-forced pass gives every inner number.
 
-Decoding (`model.decode.greedy_decode`, the key/value cache, nothing recorded) chooses the tokens. One recorded
-pass of the decoder over <s> plus those tokens then gives every step's attention rows, logits and stages at once:
-causal masking means row t of that pass sees exactly the prefix step t saw, so it is what step t computed. The
-encoder runs once, recorded, and its output feeds both. Interventions apply to all of it.
+Decoding (`model.decode.greedy_decode`, the key/value cache, nothing recorded) chooses the tokens and gives each
+step's logits. One recorded pass of the decoder over <s> plus those tokens then gives every step's attention rows,
+stages and residual stream at once: causal masking means row t of that pass sees exactly the prefix step t saw,
+so it is what step t computed. The encoder runs once, recorded, and its output feeds both. Interventions apply
+to all of it.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from model.decode import default_max_new_tokens, emission_penalty, ensure_eval, greedy_decode, next_token_logits
+from model.decode import default_max_new_tokens, ensure_eval, greedy_decode
 from model.inspect.interventions import Interventions
-from model.inspect.recording import Recorder, stacked_weights
+from model.inspect.recording import Recorder, stacked_stream, stacked_weights
 from model.inspect.trace import AttentionStages, SequenceView, StepRecord, Trace
 from model.nn.masks import causal_mask, decoder_mask, padding_mask
 from model.nn.names import HeadRef, site_name
@@ -63,9 +64,10 @@ def step_records(
     top_k: int,
     token_text: Callable[[int], str],
 ) -> list[StepRecord]:
-    """The per-step records of a decoding, read off the teacher-forced pass.
+    """The per-step records of a decoding.
 
-    logits float32 [T, V]; self_attn [L, H, T, T] and cross_attn [L, H, T, S] from that pass. Step t's rows are
+    logits float32 [T, V]: the decoding's own step logits; self_attn [L, H, T, T] and cross_attn [L, H, T, S]
+    from the recorded teacher-forced pass. Step t's rows are
     row t of those matrices; its candidates are the top-k of softmax(logits[t]).
     """
     probabilities = torch.softmax(logits, dim=-1)
@@ -74,22 +76,22 @@ def step_records(
     chosen = torch.tensor(output_ids, device=logits.device)[:, None]
     chosen_probs = probabilities.gather(1, chosen)[:, 0].tolist()
     top_prob_rows = _numpy(top_probs)
-    decoder_input = [bos_id, *output_ids]
+    decoder_input = (bos_id, *output_ids)
+    input_texts = tuple(token_text(i) for i in decoder_input)
     steps = []
     for t, token in enumerate(output_ids):
-        prefix = decoder_input[: t + 1]
         steps.append(
             StepRecord(
                 step=t,
-                prefix_ids=tuple(prefix),
-                prefix_tokens=tuple(token_text(i) for i in prefix),
+                prefix_ids=decoder_input[: t + 1],
+                prefix_tokens=input_texts[: t + 1],
                 self_attn=self_attn[:, :, t, : t + 1].copy(),
                 cross_attn=cross_attn[:, :, t, :].copy(),
                 top_ids=tuple(top_id_rows[t]),
                 top_tokens=tuple(token_text(i) for i in top_id_rows[t]),
                 top_probs=top_prob_rows[t].copy(),
                 chosen_id=token,
-                chosen_token=token_text(token),
+                chosen_token=input_texts[t + 1],
                 chosen_prob=chosen_probs[t],
                 is_eos=token == eos_id,
             )
@@ -123,14 +125,17 @@ def trace_sentence(
     device = next(model.parameters()).device
     source = torch.tensor([list(source_ids)], dtype=torch.long, device=device)
     max_new_tokens = max_new_tokens or default_max_new_tokens(model, source.size(1))
-    recorder = Recorder(interventions, stage_heads=stage_heads)
+    recorder = Recorder(interventions, stage_heads=stage_heads, keep_stream=True)
     source_bias = model.source_bias(source)
     memory = model.encode(source, source_bias, recorder)
     decoded = greedy_decode(model, source, max_new_tokens, interventions, memory=memory)
     output_ids = decoded.output_ids
     target = torch.tensor([[config.bos_id, *output_ids[:-1]]], dtype=torch.long, device=device)
-    replay = model.decode(target, memory, source_bias, None, recorder)[0]
-    logits = next_token_logits(replay, emission_penalty(model))
+    # The replay records every attention row, stage and residual vector. Its logits would repeat the decoding's
+    # (equal to float rounding, ~1e-6), so the output projection is left out of it and the step logits that
+    # chose the tokens are kept instead.
+    model.decode_hidden(target, memory, source_bias, None, recorder)
+    logits = decoded.logits
     encoder_sites = [site_name("encoder.self_attn", i) for i in range(config.n_encoder_layers)]
     decoder_self = [site_name("decoder.self_attn", i) for i in range(config.n_decoder_layers)]
     decoder_cross = [site_name("decoder.cross_attn", i) for i in range(config.n_decoder_layers)]
@@ -156,5 +161,7 @@ def trace_sentence(
         decoder_mask=decoder_mask(target, config.pad_id)[0].cpu().numpy(),
         logits=_numpy(logits),
         steps=tuple(steps),
+        encoder_stream=stacked_stream(recorder, "encoder", config.n_encoder_layers, config.norm_placement),
+        decoder_stream=stacked_stream(recorder, "decoder", config.n_decoder_layers, config.norm_placement),
         stages=_stages_from(recorder),
     )

@@ -1,7 +1,8 @@
 """Names of attention sites and heads, made in one place.
 
 A site is one attention module: 'encoder.0.self_attn', 'decoder.1.self_attn', 'decoder.2.cross_attn'. A head is
-a site and a head index; its text form is 'decoder.2.cross_attn:5', as the command line takes it.
+a site and a head index; its text form is 'decoder.2.cross_attn:5', as the command line takes it. A sub-layer is one
+residual block of a layer: an attention site, or the feed-forward block 'encoder.0.feed_forward'.
 """
 
 from __future__ import annotations
@@ -19,6 +20,17 @@ def site_name(kind: str, layer: int) -> str:
         raise ValueError(f"attention kind must be one of {', '.join(ATTENTION_KINDS)}; got {kind!r}")
     side, attention = kind.split(".")
     return f"{side}.{layer}.{attention}"
+
+
+SUBLAYERS = {"encoder": ("self_attn", "feed_forward"), "decoder": ("self_attn", "cross_attn", "feed_forward")}
+
+
+def sublayer_name(side: str, layer: int, sublayer: str) -> str:
+    """'decoder', 1, 'feed_forward' -> 'decoder.1.feed_forward': the name of one residual sub-layer. Attention
+    sub-layers share their site's name (sublayer_name('decoder', 2, 'cross_attn') == 'decoder.2.cross_attn')."""
+    if sublayer not in SUBLAYERS.get(side, ()):
+        raise ValueError(f"{side!r} layers have no sub-layer {sublayer!r}; expected one of {SUBLAYERS}")
+    return f"{side}.{layer}.{sublayer}"
 
 
 def parse_site(site: str) -> tuple[str, int]:

@@ -1,15 +1,16 @@
-"""What one call may ask of the attention modules: edits to some heads, and a record of what they computed.
+"""What one call may ask of the model's modules: edits to some heads, and a record of what they computed.
 
 A probe is an argument of that call (`model(src, tgt, probe=...)`), never state on the shared model, so two
-calls on one model at once never see each other's probe. The model only knows this protocol; the interventions
-and recorders that implement it live in `model.inspect`.
+calls on one model at once never see each other's probe. The model only knows these protocols; the interventions
+and recorders that implement them live in `model.inspect`. `AttentionProbe` is asked by the attention modules;
+`StreamProbe`, which a probe may implement as well, by the residual sub-layers and the feed-forward blocks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import torch
 
@@ -47,3 +48,37 @@ class AttentionProbe(Protocol):
         q, k, v [B, H, T, d_k]; raw_scores, scaled_scores, masked_scores, weights [B, H, T_q, T_k]; output
         [B, H, T_q, d_k] (each head's weighted sum of values, before W_O)."""
         ...
+
+
+class StreamProbe(Protocol):
+    """What a probe may also be asked by the residual sub-layers and feed-forward blocks, during the same call.
+
+    A probe that only edits or records attention (an `AttentionProbe` alone) need not have these methods; the
+    layers ask `stream_probe(probe)` first. Names come from `model.nn.names.sublayer_name`.
+    """
+
+    def record_sublayer(
+        self,
+        name: str,
+        stream_in: torch.Tensor,
+        addition: torch.Tensor,
+        summed: torch.Tensor,
+        normed: torch.Tensor,
+    ) -> None:
+        """One residual sub-layer, each [B, T, d]: stream_in, the residual stream arriving; addition, the
+        sub-layer's output after residual dropout; summed = stream_in + addition; normed, the output of this
+        sub-layer's LayerNorm: LayerNorm(summed), which leaves the sub-layer, post-norm; LayerNorm(stream_in), which
+        the sub-layer is given, pre-norm (summed leaves it)."""
+        ...
+
+    def record_feed_forward(self, name: str, hidden: torch.Tensor) -> None:
+        """hidden [B, T, d_ff]: the feed-forward block's ReLU output, max(0, x W1 + b1), before dropout."""
+        ...
+
+
+def stream_probe(probe: AttentionProbe | None) -> StreamProbe | None:
+    """The probe as a StreamProbe when it records the residual stream, else None. A cheap attribute check, made
+    at every sub-layer, so probes that never record the stream cost nothing."""
+    if probe is not None and hasattr(probe, "record_sublayer"):
+        return cast(StreamProbe, probe)
+    return None

@@ -85,7 +85,20 @@ class Transformer(nn.Module):
         cache: DecoderCache | None = None,
         probe: AttentionProbe | None = None,
     ) -> torch.Tensor:
-        """target_ids [B, T] (the decoder input, starting with BOS) -> logits [B, T, V].
+        """target_ids [B, T] (the decoder input, starting with BOS) -> logits [B, T, V]: `decode_hidden`, then
+        the tied output projection E^T (softmax gives the next-token distribution)."""
+        return self.embedding.project(self.decode_hidden(target_ids, memory, source_bias, cache, probe))
+
+    def decode_hidden(
+        self,
+        target_ids: torch.Tensor,
+        memory: torch.Tensor,
+        source_bias: torch.Tensor,
+        cache: DecoderCache | None = None,
+        probe: AttentionProbe | None = None,
+    ) -> torch.Tensor:
+        """target_ids [B, T] (the decoder input, starting with BOS) -> the decoder's output vectors [B, T, d]
+        (after the final LayerNorm when norm_placement is "pre").
 
         Without a cache the whole prefix is processed under the combined causal + padding mask. With a cache,
         target_ids are the next positions only; earlier keys and values come from the cache, which is updated.
@@ -106,7 +119,7 @@ class Transformer(nn.Module):
             x = layer(x, memory, self_bias, source_bias, layer_cache, probe)
         if cache is not None:
             cache.length += length
-        return self.embedding.project(self.decoder_norm(x))
+        return self.decoder_norm(x)
 
     def forward(
         self,

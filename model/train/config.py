@@ -22,6 +22,7 @@ class TrainConfig:
     peak_lr: float = 1e-3
     warmup_steps: int = 800
     min_lr_ratio: float = 0.0
+    schedule: str = "inverse_sqrt"  # after warm-up: "inverse_sqrt", or "cosine" to min_lr_ratio at the last epoch
     adam_betas: tuple[float, float] = (0.9, 0.98)
     adam_eps: float = 1e-9
     weight_decay: float = 1e-4
@@ -43,6 +44,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError("label_smoothing must be in [0, 1)")
+        if self.schedule not in ("inverse_sqrt", "cosine"):
+            raise ValueError(f"schedule must be 'inverse_sqrt' or 'cosine', got {self.schedule!r}")
         if self.bf16 not in ("auto", "on", "off"):
             raise ValueError(f"bf16 must be 'auto', 'on' or 'off', got {self.bf16!r}")
         if "vocab_size" in self.model:

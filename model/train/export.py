@@ -17,7 +17,7 @@ from model.data.checkpoint import (
     save_pretrained,
     write_card,
 )
-from model.data.corpus import file_sha256, load_pairs, split_checksums
+from model.data.corpus import LANGUAGE_NAMES, file_sha256, load_pairs, split_checksums
 from model.data.token_stats import count_tokens, write_token_stats
 from model.data.tokenizer import SubwordTokenizer
 from model.nn.transformer import Transformer
@@ -26,7 +26,6 @@ from model.train.config import TrainConfig
 from model.train.scoring import corpus_scores
 
 TEST_SPLIT = "test_2016_flickr"
-LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French"}
 
 
 def hardware() -> dict[str, Any]:

@@ -38,10 +38,20 @@ from model.train.state import load_state, save_state
 MAX_TRAIN_TOKENS = 128
 
 
-def lr_at(step: int, config: TrainConfig) -> float:
-    """Linear warm-up to peak_lr over warmup_steps, then inverse-square-root decay (step counts from 1)."""
+def lr_at(step: int, config: TrainConfig, total_steps: int) -> float:
+    """Linear warm-up to peak_lr over warmup_steps, then the configured decay (step counts from 1).
+
+    "inverse_sqrt": peak_lr * sqrt(warmup_steps / step), never below min_lr_ratio * peak_lr.
+    "cosine": half a cosine from peak_lr at the end of warm-up to min_lr_ratio * peak_lr at total_steps.
+    """
     step = max(step, 1)
-    factor = min(step / config.warmup_steps, math.sqrt(config.warmup_steps / step))
+    if step <= config.warmup_steps:
+        return config.peak_lr * step / config.warmup_steps
+    if config.schedule == "inverse_sqrt":
+        factor = math.sqrt(config.warmup_steps / step)
+    else:
+        done = min(1.0, (step - config.warmup_steps) / max(total_steps - config.warmup_steps, 1))
+        factor = 0.5 * (1.0 + math.cos(math.pi * done))
     return config.peak_lr * max(factor, config.min_lr_ratio)
 
 
@@ -196,6 +206,8 @@ def train(
     use_bf16 = wants_bf16(config.bf16, device)
     autocast_device = device.type
     lengths = [(len(s), len(t)) for s, t in train_encoded]
+    # batch sizes depend only on the sorted lengths, so every epoch has the same number of steps
+    total_steps = config.epochs * (len(token_buckets(lengths, config.batch_tokens, seed=config.seed)) // ddp.world)
     budget_seconds = config.max_minutes * 60.0
     session_start = time.perf_counter() - progress["elapsed_seconds"]
     epochs_dir = run_dir / "epochs"
@@ -222,7 +234,7 @@ def train(
                 break
             progress["step"] += 1
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(progress["step"], config)
+                group["lr"] = lr_at(progress["step"], config, total_steps)
             source, decoder_input, labels = collate([train_encoded[i] for i in batch], pad)
             source, decoder_input, labels = source.to(device), decoder_input.to(device), labels.to(device)
             with torch.autocast(autocast_device, dtype=torch.bfloat16, enabled=use_bf16):
@@ -242,7 +254,7 @@ def train(
             bar.set_postfix(
                 loss=f"{loss_sum / token_count:.3f}",
                 tok_s=f"{token_count * ddp.world / seconds:,.0f}",
-                lr=f"{lr_at(progress['step'], config):.2e}",
+                lr=f"{lr_at(progress['step'], config, total_steps):.2e}",
                 refresh=False,
             )
         bar.close()

@@ -10,13 +10,26 @@ import plotly.graph_objects as go
 
 from viz_app.figures.common import (
     HIGHLIGHT_COLOUR,
+    MAX_CELL_PX,
+    TITLE_ROOM_PX,
     WEIGHTS,
     base_layout,
+    colorbar_room,
     heatmap_figure,
     label_room,
     masked_legend_entry,
 )
-from viz_app.figures.tiles import Tiling, gap_cells, panel_outline, panel_title, row_title, tiled_axes, tiled_traces
+from viz_app.figures.tiles import (
+    TILE_CELL_PX,
+    TILE_FONT_PX,
+    Tiling,
+    gap_cells,
+    panel_outline,
+    panel_title,
+    row_title,
+    tiled_axes,
+    tiled_traces,
+)
 
 
 def _check_stack(weights: np.ndarray, ndim: int, row_labels: Sequence[str], col_labels: Sequence[str]) -> None:
@@ -77,6 +90,7 @@ def _tiled_figure(
     axes: dict[str, Any],
     annotations: list[dict[str, Any]],
     shapes: list[dict[str, Any]],
+    width: int | None = None,
 ) -> go.Figure:
     traces = tiled_traces(
         panels, tiling, names, query_labels, key_labels, scale=WEIGHTS, allowed=allowed, coloraxis="coloraxis"
@@ -85,8 +99,9 @@ def _tiled_figure(
     data: list[Any] = [*traces, masked_legend_entry()] if has_mask else traces
     layout = base_layout(
         title,
-        plot_height + margin["t"] + margin["b"],
+        TITLE_ROOM_PX + plot_height + margin["t"] + margin["b"],
         legend_rows=1 if has_mask else 0,
+        width=width,
         coloraxis=_weights_coloraxis(),
         annotations=annotations,
         shapes=shapes,
@@ -97,6 +112,9 @@ def _tiled_figure(
     # the legend sits above the first row's panel titles, which are in the top margin
     layout["legend"].update(xanchor="right", x=1.0, y=1.0 + (margin["t"] + 2) / max(plot_height, 1))
     return go.Figure(data=data, layout=layout)
+
+
+LONG_SENTENCE_TOKENS = 16  # above this, the head grid puts two panels side by side instead of four
 
 
 def head_grid(
@@ -112,22 +130,25 @@ def head_grid(
 ) -> go.Figure:
     """Every head of one layer, weights [H, T_q, T_k], as panels of one heatmap on one 0..1 colour scale.
 
-    Tick labels appear on the outer panels when there are at most 24 tokens; hover always names the cell.
+    Every token is labelled beside the left panels and under the bottom ones: each cell is at least TILE_CELL_PX
+    square, so the figure grows with the sentence (layout.width is the narrowest it may be drawn) and panels
+    go two to a row above LONG_SENTENCE_TOKENS tokens. show_labels=False leaves the labels out (hover still
+    names every cell).
     """
     _check_stack(weights, 3, query_labels, key_labels)
     heads, n_queries, n_keys = weights.shape
-    cols = max(1, min(cols, heads))
+    cols = max(1, min(cols, heads, 2 if max(n_queries, n_keys) > LONG_SENTENCE_TOKENS else cols))
     rows = -(-heads // cols)
     if show_labels is None:
-        show_labels = max(n_queries, n_keys) <= 24
-    cell_px = panel_height / n_queries
+        show_labels = True
+    cell_px = max(TILE_CELL_PX, min(MAX_CELL_PX, panel_height / max(n_queries, n_keys)))
     tiling = Tiling(
         rows,
         cols,
         n_queries,
         n_keys,
         row_gap=gap_cells(n_queries, cell_px, PANEL_TITLE_PX + 6),
-        col_gap=gap_cells(n_keys, ASSUMED_WIDTH_PX / cols / n_keys, 16),
+        col_gap=gap_cells(n_keys, cell_px, 16),
     )
     panels = np.full((rows, cols, n_queries, n_keys), np.nan)
     names = [["" for _ in range(cols)] for _ in range(rows)]
@@ -142,6 +163,8 @@ def head_grid(
         tiling.ticks(key_labels, "x") if show_labels else None,
         tiling.ticks(query_labels, "y") if show_labels else None,
     )
+    left = label_room(query_labels, TILE_FONT_PX) + 6 if show_labels else 10
+    plot_width = round(tiling.shape[1] * cell_px)
     return _tiled_figure(
         panels,
         tiling,
@@ -152,13 +175,14 @@ def head_grid(
         allowed=allowed,
         plot_height=round(tiling.shape[0] * cell_px),
         margin={
-            "l": label_room(query_labels, 9) + 6 if show_labels else 10,
-            "b": label_room(key_labels, 9, angle=60) + 6 if show_labels else 10,
+            "l": left,
+            "b": label_room(key_labels, TILE_FONT_PX, angle=90) + 6 if show_labels else 10,
             "t": PANEL_TITLE_PX,
         },
         axes=axes,
         annotations=annotations,
         shapes=[],
+        width=left + plot_width + colorbar_room("weight") + 10,
     )
 
 
@@ -227,3 +251,23 @@ def mean_heatmap(
     """The mean over heads of one layer, weights [H, T_q, T_k], on the same 0..1 scale."""
     _check_stack(weights, 3, query_labels, key_labels)
     return attention_heatmap(mean_over_heads(weights), query_labels, key_labels, title=title, allowed=allowed)
+
+
+def averaged_cross_heatmap(
+    weights: np.ndarray, decoder_labels: Sequence[str], source_labels: Sequence[str], *, title: str
+) -> go.Figure:
+    """Cross-attention averaged over layers and heads [T, S]: row t is decoder input position t (whose output
+    predicts token t + 1), column s a source token; on the fixed 0..1 scale."""
+    _check_stack(weights, 2, decoder_labels, source_labels)
+    return heatmap_figure(
+        weights,
+        decoder_labels,
+        source_labels,
+        title=title,
+        scale=WEIGHTS,
+        row_name="decoder input",
+        col_name="source",
+        value_name="mean weight",
+        row_title="decoder input t",
+        col_title="source token",
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -157,48 +158,103 @@ def category_axis(
     return axis
 
 
+TICK_FONT_PX = 11  # token labels beside and under heatmaps
+CELL_PX = 18  # one heatmap cell per token: an 11 px label is about 14 px tall, so neighbours never touch
+MAX_CELL_PX = 40  # short sentences get larger cells, up to this
+MIN_PLOT_PX = 220  # the plot area of a heatmap is at least this tall
+TITLE_FONT_PX = 17
+TITLE_LINE_PX = 22
+TITLE_ROOM_PX = 50  # the top margin base_layout keeps for a one-line title (part of the height it is given)
+AXIS_TITLE_ROOM = 26
+
+
+def text_px(text: str, font_size: float = TICK_FONT_PX) -> float:
+    """Estimated width in pixels of one line of text (generous): wide East Asian characters count double."""
+    units = sum(1.0 if unicodedata.east_asian_width(char) in "WF" else 0.62 for char in str(text))
+    return units * font_size
+
+
 def label_room(labels: Sequence[str], font_size: float = 12.0, angle: float = 0.0) -> int:
     """Pixels tick labels take away from the plot, measured across their axis (an estimate, slightly generous).
 
     angle 0: labels beside a y axis (their width). Otherwise labels under an x axis rotated by `angle` degrees
     (their height once rotated; 90 gives the full width).
     """
-    chars = max((len(str(label)) for label in labels), default=0)
-    width = chars * font_size * 0.6 + 8
+    width = max((text_px(label, font_size) for label in labels), default=0.0) + 8
     if angle == 0:
         return math.ceil(width)
     radians = math.radians(abs(angle))
     return math.ceil(width * math.sin(radians) + font_size * math.cos(radians) + 8)
 
 
-AXIS_TITLE_ROOM = 26
+def colorbar_room(title: str) -> int:
+    """Pixels a vertical colour bar takes right of the plot: bar, tick numbers and its title above it."""
+    return math.ceil(max(64.0, text_px(title, 12) + 16)) + 20
 
 
-def base_layout(title: str, height: int, *, legend_rows: int = 0, **extra: Any) -> dict[str, Any]:
+def wrap_title(title: str, width: int, font_size: float = TITLE_FONT_PX) -> list[str]:
+    """The title cut into lines (at spaces) that fit `width` pixels; a single word longer than that stays whole."""
+    room = max(width - 24, 80)
+    lines: list[str] = []
+    for word in str(title).split(" "):
+        if lines and text_px(lines[-1] + " " + word, font_size) <= room:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
+def base_layout(
+    title: str, height: int, *, legend_rows: int = 0, width: int | None = None, **extra: Any
+) -> dict[str, Any]:
     """Title at the top left; a horizontal legend (if any) between the title and the plot, never over the title.
 
     legend_rows: how many lines the legend may take, to reserve room for it in the top margin.
+    width: the narrowest the figure will be drawn (pixels, see viz_app.ui.chart); the title is wrapped to fit it
+    and the figure grows by the extra title lines. None: the title stays on one line, as before.
     """
-    top = 50 + 24 * legend_rows
-    return {
+    lines = wrap_title(title, width) if width else [str(title)]
+    extra_lines = len(lines) - 1
+    top = TITLE_ROOM_PX + 24 * legend_rows + TITLE_LINE_PX * extra_lines
+    layout: dict[str, Any] = {
         "title": {
-            "text": escape_label(title),
+            "text": "<br>".join(escape_label(line) for line in lines),
             "x": 0.0,
             "xanchor": "left",
             "yref": "container",
             "y": 1.0,
             "yanchor": "top",
-            "pad": {"t": 12},
+            # plotly centres a title of several lines on its anchor line: push it down by half the extra lines
+            "pad": {"t": 12 + math.ceil(TITLE_LINE_PX * extra_lines / 2)},
+            "font": {"size": TITLE_FONT_PX},
         },
-        "height": height + 24 * legend_rows,
+        "height": height + 24 * legend_rows + TITLE_LINE_PX * extra_lines,
         "margin": {"l": 10, "r": 10, "t": top, "b": 10},
         "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0.0},
         **extra,
     }
+    if width:
+        layout["width"] = int(width)
+    return layout
 
 
 def matrix_height(rows: int, minimum: int = 260, per_row: int = 16, maximum: int = 720) -> int:
     return int(min(max(minimum, 120 + per_row * rows), maximum))
+
+
+def cell_size(count: int, minimum: float = CELL_PX, span: float = MIN_PLOT_PX, maximum: float = MAX_CELL_PX) -> float:
+    """Pixels per cell along an axis of `count` cells: at least `minimum` (room for a label), larger for short
+    sentences so the plot is at least `span` long, never above `maximum`."""
+    return max(minimum, min(maximum, span / max(count, 1)))
+
+
+def label_ticks(labels: Sequence[str], step: int = 1, font_size: float = TICK_FONT_PX) -> dict[str, Any]:
+    """Axis entries that draw every `step`-th label (all of them by default) and never let plotly thin them out.
+
+    The labels must be the axis' categories as the traces hold them (escaped); they are returned unchanged.
+    """
+    chosen = list(labels)[:: max(1, step)]
+    return {"tickmode": "array", "tickvals": chosen, "ticktext": chosen, "tickfont": {"size": font_size}}
 
 
 def heatmap_figure(
@@ -216,8 +272,20 @@ def heatmap_figure(
     col_title: str | None = None,
     height: int | None = None,
     show_col_labels: bool = True,
+    plot_width: int | None = None,
+    col_tick_step: int = 1,
+    row_tick_step: int = 1,
+    show_scale: bool = True,
 ) -> go.Figure:
-    """One matrix [R, C] as a heatmap: rows top to bottom, columns left to right, masked cells grey."""
+    """One matrix [R, C] as a heatmap: rows top to bottom, columns left to right, masked cells grey.
+
+    Sized by its labels: each row and column gets at least CELL_PX pixels, so every label is drawn (every
+    `row_tick_step`-th / `col_tick_step`-th one when given, for numeric axes such as positions) and none touches
+    its neighbour; layout.width is the narrowest the figure may be drawn (wider than the page: it scrolls in its
+    own box, see viz_app.ui.chart). height: the plot area's height instead of one cell per row. plot_width: the
+    plot area's width instead of one cell per column (for columns without labels, such as model dimensions).
+    show_scale=False: no colour bar (and no room kept for one).
+    """
     traces = heatmap_traces(
         values,
         row_labels,
@@ -230,16 +298,41 @@ def heatmap_figure(
     )
     has_mask = len(traces) == 2
     data: list[Any] = [*traces, masked_legend_entry()] if has_mask else traces
-    bottom = (label_room(col_labels, angle=60) if show_col_labels else 6) + (AXIS_TITLE_ROOM if col_title else 0)
+    rows, cols = len(row_labels), len(col_labels)
+    row_step, col_step = max(1, row_tick_step), max(1, col_tick_step)
+    plot_h = height or round(rows * cell_size(rows, minimum=CELL_PX / row_step))
+    if plot_width is None:
+        plot_width = round(cols * cell_size(cols, minimum=CELL_PX / col_step, span=MIN_PLOT_PX / 2))
+    left = label_room(list(row_labels)[::row_step], TICK_FONT_PX) + 6
+    left += AXIS_TITLE_ROOM if row_title else 0
+    bottom = (label_room(list(col_labels)[::col_step], TICK_FONT_PX, angle=90) if show_col_labels else 6) + 6
+    bottom += AXIS_TITLE_ROOM if col_title else 0
+    right = colorbar_room(value_name) if show_scale else 10
+    width = left + plot_width + right + 10
     layout = base_layout(
         title,
-        (height or matrix_height(len(row_labels))) + bottom // 2,
+        TITLE_ROOM_PX + plot_h + bottom,
         legend_rows=1 if has_mask else 0,
-        xaxis=category_axis(col_title, side="bottom", showticklabels=show_col_labels, tickangle=-60, automargin=False),
-        yaxis=category_axis(row_title, reversed_=True, automargin=False),
+        width=width,
+        xaxis=category_axis(
+            col_title,
+            side="bottom",
+            showticklabels=show_col_labels,
+            tickangle=-90,
+            automargin=False,
+            **label_ticks(escape_labels(col_labels), col_tick_step),
+        ),
+        yaxis=category_axis(
+            row_title, reversed_=True, automargin=False, **label_ticks(escape_labels(row_labels), row_tick_step)
+        ),
         plot_bgcolor="rgba(0,0,0,0)",
     )
-    layout["margin"].update(l=label_room(row_labels) + (AXIS_TITLE_ROOM if row_title else 0) + 6, b=bottom + 6)
+    layout["margin"].update(l=left, b=bottom, r=10)
+    value_layer = traces[-1]
+    if show_scale:  # a bar of fixed length at the top right: on a tall matrix it stays near the title
+        value_layer.colorbar.update(lenmode="pixels", len=min(plot_h, 320), y=1.0, yanchor="top")
+    else:
+        value_layer.showscale = False
     return go.Figure(data=data, layout=layout)
 
 

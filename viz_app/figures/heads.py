@@ -9,16 +9,22 @@ import numpy as np
 import plotly.graph_objects as go
 
 from viz_app.figures.common import (
+    AXIS_TITLE_ROOM,
     BASE_COLOUR,
     DIVERGING_SCALE,
     HIGHLIGHT_COLOUR,
+    TICK_FONT_PX,
     Scale,
     base_layout,
     category_axis,
     escape_label,
     escape_labels,
     heatmap_figure,
+    label_room,
+    label_ticks,
 )
+
+STEP_GROUP_PX = 24  # room per step in the grouped bar chart: two bars and a gap
 
 
 def importance_heatmap(drops: np.ndarray, *, title: str, names: Sequence[Sequence[str]], bound: float) -> go.Figure:
@@ -67,11 +73,17 @@ def logprob_steps(
     ]
     fig = go.Figure(data=data)
     fig.update_traces(hovertemplate="%{x}<br>log p %{y:.4f}<extra>%{fullData.name}</extra>")
+    bottom = label_room(step_labels, TICK_FONT_PX, angle=90) + AXIS_TITLE_ROOM + 6
+    left = 70
+    layout = base_layout(title, 260 + bottom, legend_rows=1, width=max(480, left + STEP_GROUP_PX * len(labels) + 20))
+    layout["margin"].update(l=left, b=bottom, r=20)
     fig.update_layout(
-        **base_layout(title, 340, legend_rows=1),
+        **layout,
         barmode="group",
-        xaxis=category_axis("step: the original token it should give", tickangle=-45),
-        yaxis={"title": {"text": "log-probability (0 = certain)"}},
+        xaxis=category_axis(
+            "step t: the original token t it should give", tickangle=-90, automargin=False, **label_ticks(labels)
+        ),
+        yaxis={"title": {"text": "log-probability (0 = certain)"}, "automargin": False},
     )
     return fig
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
 from viz_app.figures.common import (
+    CELL_PX,
     HIGHLIGHT_COLOUR,
     Scale,
     base_layout,
@@ -17,6 +19,15 @@ from viz_app.figures.common import (
 )
 
 PE_SCALE = Scale("RdBu_r", -1.0, 1.0, ".6f")
+ROUND_STEPS = sorted({b * 10**e for b in (1, 2, 4, 5, 8) for e in range(5)} | {2**k for k in range(17)})
+TABLE_PLOT_PX = 560  # the whole table (every position, every dimension) fits this square
+
+
+def tick_step(count: int, span_px: float, spacing_px: float = CELL_PX) -> int:
+    """Label every n-th of `count` positions over `span_px` pixels so labels stand at least spacing_px apart;
+    n is a round number (1, 2, 4, 5, 8, 10, 16, 20, 25, 32, 50, 64, ...)."""
+    needed = spacing_px * count / max(span_px, 1.0)
+    return next(step for step in ROUND_STEPS if step >= needed) if needed <= ROUND_STEPS[-1] else math.ceil(needed)
 
 
 def wavelength(dimension: int, d_model: int) -> float:
@@ -41,10 +52,12 @@ def positional_table_heatmap(table: np.ndarray, marked: int, *, title: str, labe
         value_name="PE",
         row_title="position",
         col_title="dimension",
-        height=560,
+        height=TABLE_PLOT_PX,
+        plot_width=TABLE_PLOT_PX,
+        row_tick_step=tick_step(positions, TABLE_PLOT_PX),
+        col_tick_step=tick_step(dims, TABLE_PLOT_PX, 24),
     )
-    fig.update_xaxes(nticks=16, tickangle=0)
-    fig.update_yaxes(nticks=16)
+    fig.update_xaxes(tickangle=0)
     if marked > 0:
         frame_rows(fig, 0, min(marked, positions) - 1)
         fig.add_annotation(
@@ -63,7 +76,11 @@ def positional_table_heatmap(table: np.ndarray, marked: int, *, title: str, labe
 
 
 def dimension_curves(table: np.ndarray, dimensions: Sequence[int], *, title: str, marked: int = 0) -> go.Figure:
-    """Lines of the chosen columns of the table [P, d] over position; the legend gives each wavelength."""
+    """Lines of the chosen columns of the table [P, d] over position; the legend gives each wavelength.
+
+    With `marked` > 0 the view opens on the sentence's own positions 0..marked-1 (shaded); every position of the
+    table is drawn, so zooming out (double click) shows all P of them.
+    """
     positions, d_model = table.shape
     x = np.arange(positions)
     data = []
@@ -76,19 +93,23 @@ def dimension_curves(table: np.ndarray, dimensions: Sequence[int], *, title: str
             go.Scatter(
                 x=x,
                 y=table[:, dim],
-                mode="lines",
+                mode="lines+markers" if 0 < marked <= 64 else "lines",
+                marker={"size": 4},
                 name=name,
                 hovertemplate=f"dim {dim}<br>position %{{x}}<br>PE %{{y:.6f}}<extra></extra>",
             )
         )
+    shown = min(max(marked, 2), positions) if marked > 0 else positions
+    legend_rows = (len(dimensions) + 1) // 2
     layout = base_layout(
         title,
         420,
-        xaxis={"title": {"text": "position"}},
+        width=560,
+        xaxis={"title": {"text": "position"}, "range": [-0.5, shown - 0.5]},
         yaxis={"title": {"text": "value"}, "range": [-1.1, 1.1]},
     )
     layout["legend"] = {"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0.0}
-    layout["height"] = 420 + 22 * ((len(dimensions) + 1) // 2)
+    layout["height"] += 22 * legend_rows
     fig = go.Figure(data=data, layout=layout)
     if marked > 0:
         fig.add_vrect(x0=-0.5, x1=marked - 0.5, fillcolor=HIGHLIGHT_COLOUR, opacity=0.12, line_width=0)
@@ -110,8 +131,10 @@ def position_similarity_heatmap(similarity: np.ndarray, *, title: str) -> go.Fig
         value_name="dot product",
         row_title="position",
         col_title="position",
-        height=560,
+        height=TABLE_PLOT_PX,
+        plot_width=TABLE_PLOT_PX,
+        row_tick_step=tick_step(positions, TABLE_PLOT_PX),
+        col_tick_step=tick_step(positions, TABLE_PLOT_PX, 24),
     )
-    fig.update_xaxes(nticks=16, tickangle=0)
-    fig.update_yaxes(nticks=16)
+    fig.update_xaxes(tickangle=0)
     return fig

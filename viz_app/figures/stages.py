@@ -10,18 +10,24 @@ import plotly.graph_objects as go
 
 from viz_app.figures.attention import attention_heatmap
 from viz_app.figures.common import (
-    Grid,
+    CELL_PX,
+    TITLE_ROOM_PX,
     Scale,
     base_layout,
     category_axis,
+    cell_size,
+    colorbar_room,
+    escape_labels,
     heatmap_figure,
     heatmap_traces,
     label_room,
-    matrix_height,
+    label_ticks,
     symmetric_scale,
 )
 
 MASK_SCALE = Scale([[0.0, "#f0f0f0"], [1.0, "#f0f0f0"]], -1.0, 1.0, ".0f")
+DIMENSION_PX = 10  # one column per vector dimension; every DIMENSION_TICK_STEP-th dimension is labelled
+DIMENSION_TICK_STEP = 4
 
 
 def dimension_labels(count: int, prefix: str = "d") -> list[str]:
@@ -32,7 +38,10 @@ def dimension_labels(count: int, prefix: str = "d") -> list[str]:
 def vectors_heatmap(
     vectors: np.ndarray, token_labels: Sequence[str], *, title: str, value_name: str, height: int | None = None
 ) -> go.Figure:
-    """Per-token vectors [T, n] (Q, K, V or a head's output): tokens on rows, dimensions on columns, signed scale."""
+    """Per-token vectors [T, n] (Q, K, V or a head's output): tokens on rows, dimensions on columns, signed scale.
+
+    Every token is labelled (one CELL_PX row each) and every fourth dimension; height overrides the plot's height.
+    """
     if vectors.ndim != 2:
         raise ValueError(f"expected [T, n] vectors, got shape {vectors.shape}")
     return heatmap_figure(
@@ -46,7 +55,9 @@ def vectors_heatmap(
         value_name=value_name,
         row_title="token",
         col_title="dimension",
-        height=height or matrix_height(len(token_labels), minimum=220, per_row=14, maximum=700),
+        height=height,
+        plot_width=max(160, DIMENSION_PX * vectors.shape[1]),
+        col_tick_step=DIMENSION_TICK_STEP,
     )
 
 
@@ -59,17 +70,31 @@ def qkv_figure(
     *,
     title: str,
 ) -> go.Figure:
-    """Q [T_q, d_k], K and V [T_k, d_k] side by side on one diverging scale, tokens on rows, dimensions on columns."""
+    """Q [T_q, d_k], K and V [T_k, d_k] side by side on one diverging scale, tokens on rows, dimensions on columns.
+
+    Laid out in pixels: each panel keeps room for its own token labels on its left, one CELL_PX row per token
+    and DIMENSION_PX per dimension (every fourth labelled); layout.width is the narrowest it may be drawn.
+    """
     if q.ndim != 2 or k.shape != v.shape or q.shape[1] != k.shape[1]:
         raise ValueError(f"expected Q [T_q, d_k], K and V [T_k, d_k]; got {q.shape}, {k.shape}, {v.shape}")
     scale = symmetric_scale(np.concatenate([q.ravel(), k.ravel(), v.ravel()]))
-    grid = Grid(1, 3, h_gap=0.09)
     dims = dimension_labels(q.shape[1])
+    panels = (("Q", q, query_labels), ("K", k, key_labels), ("V", v, key_labels))
+    rows = max(len(query_labels), len(key_labels))
+    plot_h = round(rows * cell_size(rows, minimum=CELL_PX, span=260))
+    panel_w = max(120, DIMENSION_PX * q.shape[1])
+    rooms = [label_room(labels, 11) + 6 for _, _, labels in panels]
+    left, gap, right = rooms[0], 16, colorbar_room("value")
+    width = left + 3 * panel_w + sum(room + gap for room in rooms[1:]) + right
+    plot_w = width - left - right  # the paper area: every pixel position below is a share of it
     data: list[Any] = []
     layout: dict[str, Any] = {}
     annotations = []
-    for col, (name, matrix, labels) in enumerate((("Q", q, query_labels), ("K", k, key_labels), ("V", v, key_labels))):
-        suffix = grid.axis_suffix(0, col)
+    x = 0.0
+    for col, (name, matrix, labels) in enumerate(panels):
+        if col:
+            x += gap + rooms[col]
+        suffix = "" if col == 0 else str(col + 1)
         data.extend(
             heatmap_traces(
                 matrix,
@@ -83,34 +108,57 @@ def qkv_figure(
                 coloraxis="coloraxis",
             )
         )
-        layout.update(
-            grid.axes(
-                0,
-                col,
-                category_axis(tickangle=-60, tickfont={"size": 9}, automargin=False),
-                category_axis(reversed_=True, tickfont={"size": 9}, automargin=False),
-            )
+        domain = [x / plot_w, min(1.0, (x + panel_w) / plot_w)]
+        layout[f"xaxis{suffix}"] = {
+            **category_axis(tickangle=-90, automargin=False, **label_ticks(dims, DIMENSION_TICK_STEP)),
+            "domain": domain,
+            "anchor": f"y{suffix}",
+        }
+        layout[f"yaxis{suffix}"] = {
+            **category_axis(reversed_=True, automargin=False, **label_ticks(escape_labels(labels))),
+            "domain": [0.0, 1.0],
+            "anchor": f"x{suffix}",
+        }
+        annotations.append(
+            {
+                "text": f"{name}  ({matrix.shape[0]} × {matrix.shape[1]})",
+                "x": (domain[0] + domain[1]) / 2,
+                "y": 1.0,
+                "xref": "paper",
+                "yref": "paper",
+                "xanchor": "center",
+                "yanchor": "bottom",
+                "showarrow": False,
+                "font": {"size": 12},
+            }
         )
-        annotations.append(grid.panel_title(0, col, f"{name}  ({matrix.shape[0]} × {matrix.shape[1]})"))
-    rows = max(len(query_labels), len(key_labels))
-    bottom = label_room(dims, 9, angle=60) + 6
+        x += panel_w
+    bottom = label_room(dims[::DIMENSION_TICK_STEP], 11, angle=90) + 6
     fig = go.Figure(
         data=data,
         layout=base_layout(
             title,
-            matrix_height(rows, minimum=280, per_row=14, maximum=700) + 30,
+            TITLE_ROOM_PX + 24 + plot_h + bottom,
+            width=width,
             coloraxis={
                 "colorscale": scale.colorscale,
                 "cmin": scale.zmin,
                 "cmax": scale.zmax,
-                "colorbar": {"title": {"text": "value"}, "thickness": 12},
+                "colorbar": {
+                    "title": {"text": "value"},
+                    "thickness": 12,
+                    "lenmode": "pixels",
+                    "len": min(plot_h, 320),
+                    "y": 1.0,
+                    "yanchor": "top",
+                },
             },
             annotations=annotations,
             plot_bgcolor="rgba(0,0,0,0)",
             **layout,
         ),
     )
-    fig.layout.margin.update(l=label_room([*query_labels, *key_labels], 9) + 6, b=bottom)
+    fig.layout.margin.update(l=left, r=right, b=bottom, t=fig.layout.margin.t + 24)
     return fig
 
 
@@ -141,7 +189,8 @@ def mask_heatmap(
     """The additive mask [T_q, T_k]: 0 where a key may be attended (light), -inf where it may not (grey)."""
     allowed = allowed.astype(bool)
     values = np.where(allowed, 0.0, -np.inf)
-    fig = heatmap_figure(
+    # The mask has only two values, 0 and -inf (grey, in the legend): a colour bar would suggest a range.
+    return heatmap_figure(
         values,
         query_labels,
         key_labels,
@@ -151,10 +200,8 @@ def mask_heatmap(
         value_name="added to the score",
         row_title="query",
         col_title="key",
+        show_scale=False,
     )
-    # The mask has only two values, 0 and -inf (grey, in the legend): a colour bar would suggest a range.
-    fig.update_traces(showscale=False, selector={"type": "heatmap"})
-    return fig
 
 
 def weights_heatmap(

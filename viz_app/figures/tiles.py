@@ -192,8 +192,17 @@ def row_title(tiling: Tiling, row: int, text: str) -> dict[str, Any]:
     }
 
 
-def tiled_axes(tiling: Tiling, x_ticks: dict[str, Any] | None, y_ticks: dict[str, Any] | None) -> dict[str, Any]:
-    """xaxis/yaxis for a tiled figure: numeric, no grid or zero line, row 0 on top, ticks only where given."""
+TILE_FONT_PX = 9  # token labels of tiled panels
+TILE_CELL_PX = 14  # a 9 px label is about 12 px tall: one cell per token keeps neighbouring labels apart
+
+
+def tiled_axes(
+    tiling: Tiling, x_ticks: dict[str, Any] | None, y_ticks: dict[str, Any] | None, font_size: float = TILE_FONT_PX
+) -> dict[str, Any]:
+    """xaxis/yaxis for a tiled figure: numeric, no grid or zero line, row 0 on top, ticks only where given.
+
+    x labels stand upright (turned by 90 degrees), so each takes one line height of width whatever its length.
+    """
     height, width = tiling.shape
 
     def axis(ticks: dict[str, Any] | None, span: int, reverse: bool) -> dict[str, Any]:
@@ -201,6 +210,6 @@ def tiled_axes(tiling: Tiling, x_ticks: dict[str, Any] | None, y_ticks: dict[str
         base = {"showgrid": False, "zeroline": False, "range": bounds, "automargin": False, "fixedrange": False}
         if ticks is None:
             return {**base, "showticklabels": False, "ticks": ""}
-        return {**base, **ticks, "tickfont": {"size": 9}}
+        return {**base, **ticks, "tickfont": {"size": font_size}}
 
-    return {"xaxis": {**axis(x_ticks, width, False), "tickangle": -60}, "yaxis": axis(y_ticks, height, True)}
+    return {"xaxis": {**axis(x_ticks, width, False), "tickangle": -90}, "yaxis": axis(y_ticks, height, True)}

@@ -69,12 +69,15 @@ active = bool(zero or uniform or temperature != 1.0)
 st.markdown(
     {
         "encoder.self_attn": "In encoder self-attention every source token asks every source token (itself "
-        "included) what is relevant to it. Queries, keys and values are all projections of the encoder's input.",
-        "decoder.self_attn": "In the decoder's masked self-attention each position looks back at itself and the "
-        "earlier positions of what has been generated so far. A mask hides every later position.",
+        "included) what is relevant to it. Queries, keys and values are all projections of the same input: the "
+        "embeddings plus positions for layer 0, the previous encoder layer's output after that.",
+        "decoder.self_attn": "In the decoder's masked self-attention each position looks at itself and the "
+        "earlier positions of the decoder input (the start token and the tokens generated so far). A mask adds "
+        "−inf to the scores of every later position, so their weights are exactly 0.",
         "decoder.cross_attn": "In cross-attention the decoder looks at the source. The queries come from the "
-        "decoder; the keys and values are projections of the encoder's final output, the same for every "
-        "decoder layer.",
+        "decoder layer's own input; the keys and values come from the encoder's final output. Every decoder layer "
+        "reads that same encoder output but projects it with its own learned W_K and W_V, so each layer has "
+        "keys and values of its own.",
     }[kind]
 )
 
@@ -94,19 +97,32 @@ query_labels, key_labels = trace.axis_labels(kind)
 weights = trace.attention(kind)  # [L, H, T_q, T_k]
 allowed = allowed_keys(kind, trace.source_padding_mask, trace.causal_mask, len(query_labels))
 kind_name = KIND_NAMES[kind].split(" (")[0]
-masked_note = (
-    " Grey cells above the diagonal are masked: the model added −inf there, so those weights are exactly 0."
-    if kind == "decoder.self_attn"
-    else ""
-)
+ROWS_NOTE = {
+    "encoder.self_attn": "Rows and columns are the source tokens, numbered from 0.",
+    "decoder.self_attn": "Rows and columns are the decoder input, numbered from 0: row t is the token at input "
+    "position t (the start token, then what was generated), and its output predicts token t + 1.",
+    "decoder.cross_attn": "Rows are the decoder input, numbered from 0: row t is the token at input position t "
+    "(the start token, then what was generated), and its output predicts token t + 1. Columns are the source "
+    "tokens.",
+}[kind]
+GRID_NOTE = {
+    "encoder.self_attn": "Heads of one layer can differ a lot: look for a line just beside the diagonal (a head "
+    "that looks at the previous or the next token) and for a bright column (a head that gathers on one token, "
+    "often the end token or punctuation).",
+    "decoder.self_attn": "Grey cells above the diagonal are masked: the model added −inf there, so those weights "
+    "are exactly 0. A line just left of the diagonal is a head that looks at the previous token; a bright first "
+    "column is a head resting on the start token.",
+    "decoder.cross_attn": "Here a query is a decoder position and a key a source token, so there is no diagonal "
+    "of self and no previous token. A rough diagonal from top left to bottom right is a head following the "
+    "source in word order (alignment); a bright column is a head resting on one source token such as </s>.",
+}[kind]
 
 ui.chart(
     head_grid(
         weights[layer], query_labels, key_labels, title=f"{kind_name}, layer {layer}: every head", allowed=allowed
     ),
     "Each panel is one head: row = the query token, column = the key token it looks at, and every row adds up "
-    "to 1. Heads of the same layer often specialise, for example one looks at the previous token and another "
-    "at the end of the sentence." + masked_note,
+    f"to 1. {ROWS_NOTE} {GRID_NOTE}",
     key="att_grid",
 )
 ui.chart(
@@ -126,8 +142,9 @@ ui.chart(
         allowed=allowed,
         selected=(layer, head),
     ),
-    "The whole attention site at a glance, all on the same 0 to 1 scale; hover a cell for the tokens and the "
-    "exact weight. The orange frame marks the head shown stage by stage below.",
+    "The whole attention site at a glance, all on the same 0 to 1 scale, layers and heads numbered from 0. These "
+    "thumbnails carry no token labels (the grid above labels every token of one layer); hover a cell for its "
+    "tokens and exact weight. The orange frame marks the head shown stage by stage below.",
     key="att_layers",
 )
 
@@ -137,40 +154,46 @@ d_k = stage.q.shape[1]
 scale_text = f"√d_k = √{d_k} ≈ {np.sqrt(d_k):.3f}"
 source_of_kv = "the encoder's final output" if kind == "decoder.cross_attn" else "the same layer's input"
 st.markdown(
-    f"The layer projects its input with learned matrices W_Q, W_K, W_V ({info.d_model} × {info.d_model}), then "
-    f"splits each projection into {info.n_heads} slices of d_k = {d_k}; head {head} works on its own slice. "
-    f"Queries come from {'the decoder' if kind != 'encoder.self_attn' else 'the source tokens'}, keys and values "
-    f"from {source_of_kv}."
+    f"The layer projects its input with learned matrices W_Q, W_K, W_V ({info.d_model} × {info.d_model}, each "
+    f"with a bias), then splits each projection into {info.n_heads} slices of d_k = {info.d_model} / "
+    f"{info.n_heads} = {d_k}; head {head} works on its own slice. Queries come from the layer's own input, keys "
+    f"and values from {source_of_kv}. " + ROWS_NOTE
 )
 ui.chart(
     qkv_figure(stage.q, stage.k, stage.v, query_labels, key_labels, title=f"Q, K and V of head {head}"),
     f"Each row is one token's vector of d_k = {d_k} numbers. Q is the layer's query input multiplied by the learned "
-    f"W_Q and cut to this head's slice, and likewise K with W_K and V with W_V: projections, not the embeddings "
-    "themselves. Q says what a position looks for, K what it can be found by, V what it passes on when attended.",
+    "W_Q (plus its bias) and cut to this head's slice, and likewise K with W_K and V with W_V: projections, not "
+    "the embeddings themselves. Q says what a position looks for, K what it can be found by, V what it passes on "
+    "when attended.",
     key="att_qkv",
 )
 
-left, right = st.columns(2)
-with left:
-    ui.chart(
+future_note = (
+    " Above the diagonal these scores exist only because this page runs the whole output through the decoder at "
+    "once (teacher forcing); while generating, the model never computes them, since those keys do not exist yet."
+    if kind == "decoder.self_attn"
+    else ""
+)
+temperature_note = f" and by the temperature {temperature:g}" if temperature != 1.0 else ""
+ui.charts_side_by_side(
+    (
         scores_heatmap(stage.raw_scores, query_labels, key_labels, title="Q Kᵀ: raw scores"),
         "Each cell is the dot product of one query row with one key row: large when they point the same way. "
-        "These scores can be any size, positive or negative.",
-        key="att_raw",
-    )
-with right:
-    temperature_note = f" and by the temperature {temperature:g}" if temperature != 1.0 else ""
-    ui.chart(
+        "These scores can be any size, positive or negative." + future_note,
+        "att_raw",
+    ),
+    (
         scores_heatmap(stage.scaled_scores, query_labels, key_labels, title=f"Divided by {scale_text}"),
         f"The same scores divided by the square root of the per-head key size d_k = {d_k} (not of d_model = "
-        f"{info.d_model}){temperature_note}. Without it, long vectors would give huge scores and the softmax "
-        "would put almost all weight on one key.",
-        key="att_scaled",
-    )
+        f"{info.d_model}){temperature_note}. If the entries of q and k were independent with mean 0 and "
+        "variance 1, their dot product would have variance d_k; dividing by √d_k brings it back to about 1, so "
+        "the softmax does not saturate (almost all weight on one key, with tiny gradients in training).",
+        "att_scaled",
+    ),
+)
 stage_allowed = np.isfinite(stage.masked_scores)
-left, right = st.columns(2)
-with left:
-    ui.chart(
+ui.charts_side_by_side(
+    (
         mask_heatmap(stage_allowed, query_labels, key_labels, title="The mask added to the scores"),
         "The mask is added, not multiplied: 0 where a query may see a key, −inf (grey) where it may not. "
         + (
@@ -178,19 +201,18 @@ with left:
             if kind == "decoder.self_attn"
             else "One sentence has no padding, so nothing is masked here."
         ),
-        key="att_mask",
-    )
-with right:
-    ui.chart(
+        "att_mask",
+    ),
+    (
         scores_heatmap(stage.masked_scores, query_labels, key_labels, title="Scaled scores + mask"),
         "What goes into the softmax. Masked cells hold −inf, not 0: a score of 0 would still get weight, while "
         "e to the power −inf is exactly 0.",
-        key="att_masked",
-    )
-left, right = st.columns(2)
-with left:
-    row_sums = stage.weights.sum(axis=-1)
-    ui.chart(
+        "att_masked",
+    ),
+)
+row_sums = stage.weights.sum(axis=-1)
+ui.charts_side_by_side(
+    (
         weights_heatmap(
             stage.weights,
             query_labels,
@@ -200,15 +222,17 @@ with left:
         ),
         f"Each row turned into positive weights that add up to 1 (here between {row_sums.min():.6f} and "
         f"{row_sums.max():.6f}). Masked cells (grey) get exactly 0. These are the weights drawn in the grids above.",
-        key="att_weights",
-    )
-with right:
-    ui.chart(
+        "att_weights",
+    ),
+    (
         vectors_heatmap(stage.output, query_labels, title=f"Weights × V: head {head}'s output", value_name="output"),
         "Each query's row is the weighted average of the value rows. The outputs of all heads are placed side by "
-        f"side ({info.n_heads} × {d_k} = {info.d_model} numbers) and mixed by the learned W_O.",
-        key="att_output",
-    )
+        f"side ({info.n_heads} × {d_k} = {info.d_model} numbers per token) and multiplied by the learned W_O "
+        f"({info.d_model} × {info.d_model}, plus a bias): that is what the attention sub-layer adds to its input "
+        "through the residual connection.",
+        "att_output",
+    ),
+)
 
 query = len(query_labels) - 1
 key_index = int(np.argmax(stage.weights[query]))

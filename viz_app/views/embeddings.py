@@ -21,7 +21,9 @@ info = context.model_or_stop()
 st.markdown(
     f"Each token id picks one row of a learned table E with {info.vocab_size:,} rows and {info.d_model} columns. "
     f"The model multiplies that row by √d_model = {np.sqrt(info.d_model):.2f}, then adds the positional row for "
-    "the token's place in the sentence. That sum is the input to the first layer."
+    "the token's place in the sentence. That sum is the input to layer 0, the first layer. One table serves the "
+    "source, the decoder input and, transposed, the final projection that turns the decoder's output into a "
+    "score (logit) for every token of the vocabulary."
 )
 trace = context.trace_or_stop(info)
 
@@ -55,28 +57,29 @@ ui.chart(
     "the table rows the ids point to, scaled. The same token always gets the same row, wherever it stands.",
     key="emb_tokens",
 )
-left, right = st.columns(2)
-with left:
-    ui.chart(
+ui.charts_side_by_side(
+    (
         embedding_heatmap(view.positional, labels, title="Positional rows added", scale=shared),
-        "Row t is the fixed sinusoidal code for position t; it does not depend on the token. It is what tells "
-        "the layers where each token stands, since attention itself ignores order.",
-        key="emb_positional",
-    )
-with right:
-    ui.chart(
-        embedding_heatmap(view.summed, labels, title="Sum fed to layer 1", scale=shared),
-        "Token embedding plus positional row, cell by cell: this matrix is what the first layer actually "
-        "receives. All three maps share one colour scale, so they can be compared directly.",
-        key="emb_summed",
-    )
+        "Row t is the fixed sinusoidal code for position t (counted from 0); it does not depend on the token. It "
+        "is what tells the layers where each token stands: attention by itself has no notion of order, and "
+        "shuffling its input tokens would only shuffle its outputs.",
+        "emb_positional",
+    ),
+    (
+        embedding_heatmap(view.summed, labels, title="Sum fed to layer 0", scale=shared),
+        "Token embedding plus positional row, cell by cell: this matrix is what layer 0 actually receives. All "
+        "three maps share one colour scale, so they can be compared directly.",
+        "emb_summed",
+    ),
+)
 
 before, after, positional = row_norms(view.token_embeddings), row_norms(view.summed), row_norms(view.positional)
 ui.chart(
     norms_chart(labels, before, after, positional, title="Length of each token's vector before and after position"),
-    f"Every positional row has the same length, √(d_model/2) = {np.sqrt(info.d_model / 2):.2f}, so position "
-    "shifts each token by a fixed-size step. Compare the blue and orange bars to see how much that step matters "
-    "next to the token's own vector.",
+    f"Every positional row has the same length, √(d_model/2) = {np.sqrt(info.d_model / 2):.2f} (each sine and "
+    "cosine pair adds sin² + cos² = 1), so position moves every token by a step of the same size, in a "
+    "direction that depends on the position. Compare the blue and orange bars to see how much that step "
+    "matters next to the token's own vector.",
     key="emb_norms",
 )
 
@@ -90,6 +93,7 @@ ui.chart(
 
 st.subheader("The whole vocabulary in two dimensions")
 projection = resources.embedding_projection(info.path)
+kept = float(np.sum(projection.explained))
 vocabulary = resources.vocabulary(info.path)
 unique_positions = list(dict.fromkeys(range(len(view.ids))))
 choices = [i for i in unique_positions if not info.is_special(view.ids[i])] or unique_positions
@@ -104,32 +108,34 @@ with st.sidebar:
     )
 chosen_id = view.ids[chosen_position]
 neighbour_ids, similarities = resources.neighbours(info.path, chosen_id, neighbour_count)
-left, right = st.columns([3, 2])
-with left:
-    ui.chart(
-        projection_scatter(
-            projection.coords,
-            vocabulary,
-            list(view.ids),
-            labels,
-            title=f"PCA of the embedding table ({info.vocab_size:,} tokens)",
-            chosen_id=chosen_id,
-            neighbour_ids=list(neighbour_ids),
-            explained=list(projection.explained),
-        ),
-        "Each dot is one row of the embedding table, flattened onto the two directions along which the rows "
-        "vary most. Orange dots are this sentence's tokens, green diamonds the neighbours of the chosen token. "
-        "Two directions keep only a small share of the variation, so closeness here is only a hint.",
-        key="emb_pca",
-    )
-with right:
-    ui.chart(
-        neighbours_chart(
-            [f"{vocabulary[i]} (id {i})" for i in neighbour_ids],
-            similarities,
-            title=f"Nearest neighbours of {labels[chosen_position]} (id {chosen_id})",
-        ),
-        "The vocabulary entries whose embedding rows point most nearly the same way as the chosen token's, "
-        "measured in all dimensions. Often they are related words, spellings or word pieces.",
-        key="emb_neighbours",
-    )
+ui.chart(
+    projection_scatter(
+        projection.coords,
+        vocabulary,
+        list(view.ids),
+        labels,
+        title=f"PCA of the embedding table ({info.vocab_size:,} tokens): two directions keep {kept:.1%} of its "
+        "variance",
+        chosen_id=chosen_id,
+        neighbour_ids=list(neighbour_ids),
+        explained=list(projection.explained),
+    ),
+    "Each dot is one row of the embedding table, flattened onto the two directions along which the rows "
+    "vary most (principal component analysis). Orange dots are this sentence's tokens, each named once, "
+    "green diamonds the neighbours of the chosen token. These two directions keep "
+    f"{kept:.1%} of the table's variance and drop the other {1 - kept:.1%}, spread over the remaining "
+    f"{info.d_model - 2} directions: two tokens far apart here are far apart in the full table too, but two "
+    "tokens close together here may still be far apart there. Trust the neighbour list, cosine similarity "
+    "measured in every dimension, over closeness on this map.",
+    key="emb_pca",
+)
+ui.chart(
+    neighbours_chart(
+        [f"{vocabulary[i]} (id {i})" for i in neighbour_ids],
+        similarities,
+        title=f"Nearest neighbours of {labels[chosen_position]} (id {chosen_id})",
+    ),
+    "The vocabulary entries whose embedding rows point most nearly the same way as the chosen token's, "
+    "measured in all dimensions. Often they are related words, spellings or word pieces.",
+    key="emb_neighbours",
+)

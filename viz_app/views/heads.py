@@ -205,7 +205,9 @@ else:
                 "why (this sentence)": label.rule,
             }
         )
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    # A static table wraps the long "why" column instead of hiding it behind a sideways scroll.
+    with st.container(height=520, border=False, key="lab_labels_box"):
+        st.table(pd.DataFrame(rows).set_index("head"))
     st.caption(
         "Labels follow fixed rules, each shown with its numbers: positional when one relative offset takes at least "
         "90% of the queries (Voita et al. 2019), alignment when cross-attention follows the diagonal, sink when most "

@@ -15,10 +15,13 @@ from viz_app.figures.positional import (
 
 st.title("Positional encoding")
 info = context.model_or_stop()
+fastest, slowest = wavelength(0, info.d_model), wavelength(info.d_model - 1, info.d_model)
 st.markdown(
-    "Attention compares tokens without knowing their order, so the model adds a fixed vector to each token "
-    "that depends only on its position. Each pair of dimensions is a sine and a cosine of the position, and "
-    "each pair runs at its own speed: from a few positions per cycle to tens of thousands."
+    "Attention by itself does not know the order of the tokens, so the model adds to each token a fixed vector "
+    "that depends only on its position (counted from 0). Even dimensions 2i hold a sine of the position, odd "
+    "dimensions 2i + 1 a cosine at the same speed, and each pair runs at its own speed: the wavelengths grow "
+    f"geometrically from 2π ≈ {fastest:.2f} positions per cycle (dimensions 0 and 1) to about {slowest:,.0f} "
+    f"(dimensions {info.d_model - 2} and {info.d_model - 1})."
 )
 st.latex(
     r"PE_{(pos,\,2i)} = \sin\!\left(\frac{pos}{10000^{2i/d_{model}}}\right) \qquad "
@@ -57,15 +60,23 @@ ui.chart(
     positional_table_heatmap(
         table, marked, title=f"The full sinusoidal table: {info.max_len} positions × {info.d_model} dimensions"
     ),
-    "Each row is the vector added at one position, each column one dimension. Columns on the left change fast "
-    "from row to row, columns on the right change so slowly they look constant; the orange box marks the rows "
-    "this sentence uses.",
+    "Each row is the vector added at one position, each column one dimension (both counted from 0). Columns on "
+    "the left change fast from row to row, columns on the right change so slowly they look constant; the orange "
+    "box marks the rows this sentence uses.",
     key="pe_table",
 )
+curves_title = (
+    f"Chosen dimensions over this sentence's positions 0–{marked - 1}" if marked else "Chosen dimensions over position"
+)
 ui.chart(
-    dimension_curves(table, dims, title="Chosen dimensions over position", marked=marked),
+    dimension_curves(table, dims, title=curves_title, marked=marked),
     "Each curve is one column of the table. Low dimensions repeat every few positions and high ones take "
-    "thousands, so together they give every position a distinct pattern, like the hands of a clock.",
+    "thousands, so together they give every position a distinct pattern, like the hands of a clock. "
+    + (
+        f"The view opens on the positions this sentence uses; double-click the chart to see all {info.max_len}."
+        if marked
+        else ""
+    ),
     key="pe_curves",
 )
 ui.chart(
@@ -74,6 +85,7 @@ ui.chart(
     ),
     f"Cell (p, q) is PE(p) · PE(q). The diagonal is d_model/2 = {info.d_model // 2} everywhere and the value "
     "generally falls as positions move apart. The stripes run parallel to the diagonal because the dot product "
-    "depends only on the distance between two positions, not on where they are.",
+    "is a sum of cos(ω·(p − q)) over the sine and cosine pairs: it depends only on the distance between two "
+    "positions, not on where they are.",
     key="pe_similarity",
 )

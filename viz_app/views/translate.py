@@ -7,7 +7,7 @@ import streamlit as st
 
 from viz_app import context, ui
 from viz_app.analysis import source_focus
-from viz_app.figures.decoding import source_focus_heatmap
+from viz_app.figures.attention import averaged_cross_heatmap
 from viz_app.settings import LANGUAGE_NAMES
 
 st.title("Translate")
@@ -66,16 +66,25 @@ st.caption(
 )
 
 mean, focus = source_focus(trace.cross_attn, top=2)
-output_labels = [f"{i}:{token}" for i, token in enumerate(trace.output_tokens)]
+decoder_labels = trace.target.labels
 source_labels = trace.source.labels
 st.subheader("Where each generated token looked")
+st.markdown(
+    ui.escape_markdown(
+        "Everything here is numbered from 0. Step t feeds the decoder its input at position t (the start token <s> "
+        "at step 0, then the token chosen at the step before) and predicts the next token, token t + 1 of the "
+        "decoder's sequence: generated token t below. Rows are labelled by that input, as on the Attention and "
+        "Decoding pages."
+    )
+)
 rows = []
 for item in focus:
     first, second = item.positions[0], item.positions[-1]
     rows.append(
         {
-            "step": item.output_index,
-            "generated token": trace.output_tokens[item.output_index],
+            "step t": item.output_index,
+            "decoder input t": decoder_labels[item.output_index],
+            "generated token t": trace.output_tokens[item.output_index],
             "looked most at": source_labels[first],
             "weight": item.weights[0],
             "then at": source_labels[second] if len(item.positions) > 1 else "",
@@ -97,27 +106,25 @@ if chosen_source is not None:
         f"Source token **{ui.escape_markdown(source_labels[chosen_source])}** received its largest averaged weight "
         f"({column[best]:.3f}) at step {best}, which produced **{ui.escape_markdown(trace.output_tokens[best])}**."
     )
-left, right = st.columns([2, 3])
-with left:
-    st.dataframe(
-        table,
-        hide_index=True,
-        column_config={
-            "weight": st.column_config.NumberColumn(format="%.3f"),
-            "weight ": st.column_config.NumberColumn("weight", format="%.3f"),
-        },
-    )
-    st.caption(
-        "For each generated token, the two source tokens with the most cross-attention, averaged over every "
-        "layer and head. An average is only a rough summary; the Attention page shows every head separately."
-    )
-with right:
-    ui.chart(
-        source_focus_heatmap(
-            mean, output_labels, source_labels, title="Cross-attention averaged over all layers and heads"
-        ),
-        "Row t is the step that generated token t; each row spreads a total weight of 1 over the source tokens. "
-        "Bright cells show which source words the decoder drew on most while choosing that token; word-for-word "
-        "translations make a rough diagonal.",
-        key="translate_focus",
-    )
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "weight": st.column_config.NumberColumn(format="%.3f"),
+        "weight ": st.column_config.NumberColumn("weight", format="%.3f"),
+    },
+)
+st.caption(
+    "For each step, the two source tokens with the most cross-attention, averaged over every layer and head. An "
+    "average is only a rough summary; the Attention page shows every head separately."
+)
+ui.chart(
+    averaged_cross_heatmap(
+        mean, decoder_labels, source_labels, title="Cross-attention averaged over all layers and heads"
+    ),
+    "Row t is the decoder input at position t; its output chose generated token t (token t + 1 of the decoder's "
+    "sequence). Each row spreads a total weight of 1 over the source tokens. Bright cells show which source "
+    "words the decoder drew on most while choosing that token; word-for-word translations make a rough diagonal.",
+    key="translate_focus",
+)
