@@ -223,17 +223,21 @@ def decoding_step(page, round_index: int) -> float:  # type: ignore[no-untyped-d
     return redrawn_after_input(page)
 
 
-def choose_option(page, label: str, option: str) -> None:  # type: ignore[no-untyped-def]
-    """Open the selectbox with this label and click one of its options."""
-    page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.click()
-    page.get_by_role("option", name=option, exact=True).click()
+def choose_option(page, key: str, option: str) -> None:  # type: ignore[no-untyped-def]
+    """Type an option into the selectbox of this widget key and take it with Enter (the input the timer sees)."""
+    box = page.locator(f".st-key-{key} input").first
+    box.focus()
+    box.press("ArrowDown")
+    box.fill(option)
+    page.locator('[role="option"]').first.wait_for()
+    box.press("Enter")
 
 
 def head_change(page, round_index: int) -> float:  # type: ignore[no-untyped-def]
-    """Another head for the Attention page's stage-by-stage view (a sidebar selectbox)."""
+    """Another head for the Attention page's stage-by-stage view (its selectbox, widget key att_head)."""
     from app_helpers import redrawn_after_input
 
-    choose_option(page, "Head for the stage-by-stage view", str(1 + round_index % 2))
+    choose_option(page, "att_head", str(1 + round_index % 2))
     return redrawn_after_input(page)
 
 
@@ -241,7 +245,7 @@ def sentence_change(page, round_index: int) -> float:  # type: ignore[no-untyped
     """A new 15-word sentence typed into the sidebar and sent with Ctrl+Enter: a new trace, every chart redrawn."""
     from app_helpers import redrawn_after_input
 
-    area = page.locator('[data-testid="stTextArea"] textarea').first
+    area = page.locator(".st-key-sentence textarea").first
     area.fill(sentence(500 + round_index))
     area.press("Control+Enter")
     return redrawn_after_input(page)

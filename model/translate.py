@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         trace = translator.trace(args.text, top_k=args.top_k, interventions=interventions)
         zeroed = interventions.zero_heads if interventions is not None else ()
-        print(trace_json(trace, zeroed, args.indent))
+        print(trace_json(trace, zeroed, indent=args.indent))
     else:
         print(translator.translate(args.text, interventions=interventions))
     for note in familiarity_notes(translator, args.model, args.text):

@@ -1,9 +1,10 @@
-"""The app in headless Chromium: every page draws its charts without an error box; the decoding slider steps."""
+"""The app in headless Chromium: every page draws its charts without an error box; decoding steps in the browser."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -12,8 +13,10 @@ from app_helpers import (  # noqa: F401  (models_dir is a fixture)
     PAGES,
     ROOT,
     VIEWPORT,
+    install_redraw_timer,
     launch_chromium,
     models_dir,
+    script_runs,
     streamlit_server,
     wait_charts_settled,
     wait_for_app,
@@ -61,23 +64,79 @@ def is_local(url: str) -> bool:
     return parsed.scheme in ("data", "blob", "about") or parsed.hostname in ("127.0.0.1", "localhost")
 
 
+SLIDER_STATE = "() => document.querySelector('.js-plotly-plot')._fullLayout.sliders[0]"
+
+
+def click_step(page, step: int) -> None:  # type: ignore[no-untyped-def]
+    """Click the decoding figure's own (plotly) slider at `step` and wait until the figure shows that step."""
+    rail = page.locator(".js-plotly-plot .slider-rail-rect").first
+    rail.scroll_into_view_if_needed()
+    box = rail.bounding_box()
+    steps = page.evaluate(f"() => ({SLIDER_STATE})().steps.length")
+    page.mouse.click(box["x"] + box["width"] * step / max(steps - 1, 1), box["y"] + box["height"] / 2)
+    page.wait_for_function(f"step => ({SLIDER_STATE})().active === step", arg=step, timeout=30_000)
+
+
+def shown_step(page) -> dict:  # type: ignore[no-untyped-def]
+    """What the browser shows now: the slider's step and text, the mask's window, its row labels drawn."""
+    return page.evaluate(
+        f"""() => {{
+            const gd = document.querySelector('.js-plotly-plot');
+            const text = gd.querySelector('.slider-group > text.slider-label');  // the current value
+            return {{active: ({SLIDER_STATE})().active, text: text ? text.textContent : '',
+                     range: gd._fullLayout.xaxis.range,
+                     rows: gd.querySelectorAll('.yaxislayer-above g.ytick text').length,
+                     candidates: Array.from(gd.data[gd._transitionData._frames[0].traces[0]].x)}};
+        }}"""
+    )
+
+
 def step_to_the_end(page) -> None:  # type: ignore[no-untyped-def]
-    """Focus the step slider's thumb, press End, and check the last step (the end token) is shown."""
-    slider = page.locator('[data-testid="stSlider"]').filter(has_text="Step").last
-    # Streamlit 1.67 draws the thumb as a visually hidden <input type="range">; older ones as [role="slider"].
-    thumb = slider.locator('input[type="range"], [role="slider"]').first
-    last = int(float(thumb.get_attribute("max") or thumb.get_attribute("aria-valuemax")))
-    thumb.focus()
-    page.keyboard.press("End")
-    page.wait_for_function(
-        "last => document.body.innerText.includes(`Decoder input at step ${last}`)", arg=last, timeout=60_000
-    )
-    wait_for_app(page)
-    wait_charts_settled(page)
-    assert (
-        int(float(thumb.input_value() if thumb.get_attribute("max") else thumb.get_attribute("aria-valuenow"))) == last
-    )
-    body = page.locator("body").inner_text()
-    assert f"Generated up to step {last}" in body
-    assert "</s>" in body or "length limit" in body
+    """Move the decoding figure to its last step (the end token or the length limit) in the browser."""
+    last = page.evaluate(f"() => ({SLIDER_STATE})().steps.length") - 1
+    click_step(page, last)
+    shown = shown_step(page)
+    assert shown["text"].startswith(f"Step {last}:"), shown["text"]
+    assert "end token" in shown["text"] or "length limit" in shown["text"]
+    assert shown["range"] == [-0.5, last + 0.5] and shown["rows"] == last + 1
     assert page.locator(ERROR_BOXES).count() == 0
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_decoding_steps_and_play_change_the_chart_without_a_rerun(models_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+    with streamlit_server(models_dir, tmp_path / "streamlit.log") as base_url, sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            install_redraw_timer(page)
+            sent: list[int] = []  # every websocket message the browser sends (a rerun request is one)
+            page.on("websocket", lambda ws: ws.on("framesent", lambda frame: sent.append(len(frame))))
+            page.goto(f"{base_url}/decoding")
+            wait_for_app(page)
+            wait_charts_settled(page)
+            assert page.locator(".js-plotly-plot").count() == 1
+            runs, messages = script_runs(page), len(sent)
+            frames = page.evaluate(  # each step's candidate probabilities, as they reached the browser
+                "() => document.querySelector('.js-plotly-plot')._transitionData._frames"
+                ".map(frame => Array.from(frame.data[0].x))"
+            )
+            last = len(frames) - 1
+            assert last >= 2 and shown_step(page)["active"] == 0
+            for step in (last, 1, last // 2 + 1, 0):
+                click_step(page, step)
+                shown = shown_step(page)
+                assert shown["text"].startswith(f"Step {step}:") and shown["range"] == [-0.5, step + 0.5]
+                assert shown["rows"] == step + 1, "the mask shows the prefix of this step, no later position"
+                assert shown["candidates"] == frames[step], "the candidates are this step's"
+            page.locator(".updatemenu-button", has_text="Play fast").click()
+            page.wait_for_function(f"() => ({SLIDER_STATE})().active >= 2", timeout=30_000)
+            page.locator(".updatemenu-button", has_text="Pause").click()
+            paused = shown_step(page)["active"]
+            time.sleep(2.5)  # longer than two steps of the fast pace
+            assert shown_step(page)["active"] == paused
+            assert script_runs(page) == runs, "moving through the steps started a script run"
+            assert len(sent) == messages, "moving through the steps sent the server a message"
+            assert page.locator(ERROR_BOXES).count() == 0
+        finally:
+            browser.close()

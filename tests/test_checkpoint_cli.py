@@ -75,6 +75,7 @@ def test_translate_cli_json_trace(tiny_dir: Path, capsys: pytest.CaptureFixture[
     assert code == 0
     assert trace["source"]["tokens"][0] == "<s>" and len(trace["steps"]) == len(trace["output_ids"])
     assert len(out.strip().splitlines()) == 1
+    assert (trace["zero_heads"], trace["uniform_heads"], trace["temperature"]) == ([], [], 1.0)
 
 
 def test_translate_cli_json_indent(tiny_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,14 +1,36 @@
-"""Downloads: CSV of a matrix reads back to the same numbers and labels; file names are safe."""
+"""Downloads: CSV of a matrix and of a chart's figure reads back to the same numbers and labels; file names are
+safe; the trace's JSON is the CLI's with every intervention."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 
-from viz_app.exports import file_name, matrix_csv, position_labels
+from model.inspect.interventions import Interventions
+from model.inspect.trace_json import trace_json
+from model.inspect.tracing import trace_sentence
+from model.nn.names import HeadRef
+from model.nn.transformer import Transformer
+from viz_app.exports import (
+    MASKED_CELL,
+    figure_csv,
+    file_name,
+    has_data,
+    matrix_csv,
+    number_text,
+    position_labels,
+    safe_text,
+    trace_download,
+)
+from viz_app.figures.attention import attention_heatmap, head_grid, layer_head_grid
+from viz_app.figures.heads import measures_bars
+from viz_app.figures.overview import training_curve
+from viz_app.figures.stages import qkv_figure
 
 
 def test_csv_reads_back_to_the_same_numbers_and_labels() -> None:
@@ -37,3 +59,113 @@ def test_file_names_are_safe() -> None:
     )
     assert "/" not in file_name("../../etc/passwd", suffix="json")
     assert file_name("", suffix="csv") == "download.csv"
+
+
+# --- a chart's CSV, read from the figure itself -------------------------------------------------------------------
+
+QUERIES = ["0:<s>", "1:▁Ein", "2:&Hund"]
+KEYS = ["0:▁A", "1:▁dog", "2:</s>", "3:-x"]
+
+
+def read_blocks(text: str) -> list[list[list[str]]]:
+    """The CSV's blocks (separated by an empty row), each a list of rows."""
+    blocks: list[list[list[str]]] = [[]]
+    for row in csv.reader(io.StringIO(text)):
+        if row:
+            blocks[-1].append(row)
+        else:
+            blocks.append([])
+    return blocks
+
+
+def numbers(block: list[list[str]]) -> np.ndarray:
+    """A block's cells below its header and right of its labels: '' -> NaN, 'masked' -> -inf."""
+    cell = {"": np.nan, MASKED_CELL: -np.inf}
+    return np.array([[cell[v] if v in cell else float(v) for v in row[1:]] for row in block[1:]])
+
+
+def weights(heads: int = 4, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((heads, len(QUERIES), len(KEYS)), dtype=np.float32)
+
+
+def test_one_heatmap_is_one_labelled_table_with_masked_and_missing_cells() -> None:
+    matrix = weights(1)[0]
+    matrix[2, 1] = np.nan  # never computed
+    allowed = np.ones(matrix.shape, dtype=bool)
+    allowed[0, 3] = False
+    (block,) = read_blocks(figure_csv(attention_heatmap(matrix, QUERIES, KEYS, title="t", allowed=allowed)) or "")
+    assert block[0] == ["query \\ key", *KEYS]  # plotly's escapes undone: the labels as the trace has them
+    assert [row[0] for row in block[1:]] == QUERIES
+    assert block[1][4] == MASKED_CELL and block[3][2] == ""
+    np.testing.assert_array_equal(numbers(block).astype(np.float32), np.where(allowed, matrix, -np.inf))
+
+
+def test_a_tiled_grid_becomes_one_block_per_head_named_by_its_panel_title() -> None:
+    stack = weights(3)
+    blocks = read_blocks(figure_csv(head_grid(stack, QUERIES, KEYS, title="t", cols=2)) or "")
+    assert [block[0][0] for block in blocks] == ["head 0", "head 1", "head 2"]  # the empty fourth slot is left out
+    for head, block in enumerate(blocks):
+        assert block[0][1:] == KEYS and [row[0] for row in block[1:]] == QUERIES
+        np.testing.assert_array_equal(numbers(block).astype(np.float32), stack[head])
+
+
+def test_layers_and_heads_without_tick_labels_are_named_by_row_and_column_titles() -> None:
+    stack = np.stack([weights(2, seed=1), weights(2, seed=2)])  # [L=2, H=2, T_q, T_k]
+    blocks = read_blocks(figure_csv(layer_head_grid(stack, QUERIES, KEYS, title="t")) or "")
+    names = [block[0][0] for block in blocks]
+    assert names == ["layer 0 · head 0", "layer 0 · head 1", "layer 1 · head 0", "layer 1 · head 1"]
+    for index, block in enumerate(blocks):
+        layer, head = divmod(index, 2)
+        assert block[0][1:] == ["0", "1", "2", "3"]  # positions: the thumbnails carry no token labels
+        np.testing.assert_array_equal(numbers(block).astype(np.float32), stack[layer, head])
+
+
+def test_panels_on_their_own_axes_are_named_by_their_subplot_titles() -> None:
+    rng = np.random.default_rng(3)
+    q, k, v = (rng.standard_normal((n, 2)).astype(np.float32) for n in (3, 4, 4))
+    blocks = read_blocks(figure_csv(qkv_figure(q, k, v, QUERIES, KEYS, title="t")) or "")
+    assert [block[0] for block in blocks] == [
+        ["Q (3 × 2)", "d0", "d1"],
+        ["K (4 × 2)", "d0", "d1"],
+        ["V (4 × 2)", "d0", "d1"],
+    ]
+    for block, matrix, labels in zip(blocks, (q, k, v), (QUERIES, KEYS, KEYS), strict=True):
+        assert [row[0] for row in block[1:]] == labels
+        np.testing.assert_array_equal(numbers(block).astype(np.float32), matrix)
+
+
+def test_bars_and_lines_write_their_series_side_by_side() -> None:
+    bars = read_blocks(figure_csv(measures_bars(["=entropy", "sink"], [0.1, 0.2], [0.3, 0.4], title="m")) or "")
+    assert bars == [
+        [["y", "typical (validation mean)", "this sentence"], ["'=entropy", "0.1", "0.3"], ["sink", "0.2", "0.4"]]
+    ]
+    curve = read_blocks(figure_csv(training_curve([1, 2], [30.5, 31.25], [2.5, None], title="c")) or "")
+    assert curve == [[["epoch", "validation BLEU", "validation loss"], ["1", "30.5", "2.5"], ["2", "31.25", ""]]]
+
+
+def test_a_figure_without_data_has_no_csv() -> None:
+    diagram = go.Figure(go.Scatter(x=[0.5], y=[0.5], mode="markers", marker={"opacity": 0}))
+    diagram.add_annotation(x=0.5, y=0.5, text="encoder", showarrow=False)
+    assert figure_csv(diagram) is None and not has_data(diagram)
+    assert has_data(attention_heatmap(weights(1)[0], QUERIES, KEYS, title="t"))
+
+
+def test_cells_are_numbers_or_safe_text() -> None:
+    assert number_text(np.float32(0.1)) == "0.1"  # float32 data in its shortest exact form
+    assert float(number_text(0.1 + 1e-12)) == 0.1 + 1e-12  # other floats in full
+    assert number_text(float("nan")) == "" and number_text(None) == "" and number_text(np.int64(7)) == "7"
+    assert number_text(-0.5) == "-0.5"  # a negative number stays a number
+    for text in ("=SUM(A1)", "+1", "-x", "@me", "\tx"):
+        assert not safe_text(text).startswith(("=", "+", "-", "@", "\t"))
+    assert safe_text("a<br>b &lt;s&gt;") == "a b <s>"
+
+
+def test_the_trace_json_names_every_intervention(tiny_model: Transformer) -> None:
+    zero = [HeadRef("decoder.cross_attn", 1, 2), HeadRef("encoder.self_attn", 0, 1)]
+    uniform = [HeadRef("decoder.self_attn", 0, 3)]
+    interventions = Interventions(zero_heads=frozenset(zero), uniform_heads=frozenset(uniform), temperature=0.5)
+    trace = trace_sentence(tiny_model, [5, 17, 9, 3], top_k=2, interventions=interventions, max_new_tokens=4)
+    document = json.loads(trace_download(trace, zero, uniform, 0.5, indent=2))
+    assert document == json.loads(trace_json(trace, zero, uniform, 0.5))  # the schema of model.translate --json
+    assert document["zero_heads"] == ["decoder.1.cross_attn:2", "encoder.0.self_attn:1"]
+    assert document["uniform_heads"] == ["decoder.0.self_attn:3"] and document["temperature"] == 0.5

@@ -628,3 +628,91 @@ def test_head_grid_cells_stay_large_enough_for_their_labels() -> None:
         assert height / cell_rows >= TILE_CELL_PX - 0.5, f"{count} tokens: rows too short"
         assert (width - common.colorbar_room("weight")) / cell_cols >= TILE_CELL_PX - 0.5, f"{count} tokens"
         assert len(fig.layout.xaxis.ticktext) == count * columns, f"{count} tokens: {columns} panels a row"
+
+
+# --- highlights of a chosen token, and click targets (the layers x heads grid, the head lab's importance maps) ---
+
+
+def test_cross_shapes_outline_one_row_and_one_column() -> None:
+    row, col = common.cross_shapes(2, 1, 4, 5)
+    assert (row["x0"], row["x1"], row["y0"], row["y1"]) == (-0.5, 4.5, 1.5, 2.5)
+    assert (col["x0"], col["x1"], col["y0"], col["y1"]) == (0.5, 1.5, -0.5, 3.5)
+    assert common.cross_shapes(None, None, 4, 5) == [] and common.cross_shapes(9, -1, 4, 5) == []
+    (moved,) = common.cross_shapes(0, None, 4, 5, x_offset=10, y_offset=20)
+    assert (moved["x0"], moved["y0"]) == (9.5, 19.5)
+
+
+def test_weight_and_score_heatmaps_outline_the_chosen_query_row_and_key_column() -> None:
+    weights = np.full((3, 4), 0.25)
+    labels_q, labels_k = index_labels(["a", "b", "c"]), index_labels(["w", "x", "y", "z"])
+    for fig in (
+        attention.attention_heatmap(weights, labels_q, labels_k, title="t", highlight=(1, 3)),
+        stages.scores_heatmap(weights, labels_q, labels_k, title="t", highlight=(1, 3)),
+        stages.mask_heatmap(weights > 0, labels_q, labels_k, title="t", highlight=(1, 3)),
+        attention.mean_heatmap(weights[None], labels_q, labels_k, title="t", highlight=(1, 3)),
+    ):
+        row, col = fig.layout.shapes
+        assert (row.y0, row.y1, row.x0, row.x1) == (0.5, 1.5, -0.5, 3.5)
+        assert (col.x0, col.x1, col.y0, col.y1) == (2.5, 3.5, -0.5, 2.5)
+    assert not attention.attention_heatmap(weights, labels_q, labels_k, title="t").layout.shapes
+    only_key = stages.weights_heatmap(weights, labels_q, labels_k, title="t", highlight=(None, 0))
+    assert len(only_key.layout.shapes) == 1 and only_key.layout.shapes[0].x1 == 0.5
+
+
+def test_head_grid_outlines_the_chosen_cell_in_every_panel() -> None:
+    weights = np.full((4, 3, 5), 0.2)  # [H, T_q, T_k]
+    fig = attention.head_grid(
+        weights, index_labels(list("abc")), index_labels(list("vwxyz")), title="t", highlight=(2, 4)
+    )
+    shapes = fig.layout.shapes
+    assert len(shapes) == 2 * 4
+    rows = [s for s in shapes if s.x1 - s.x0 == 5]  # a row spans its panel's 5 keys
+    cols = [s for s in shapes if s.x1 - s.x0 == 1]
+    assert len(rows) == len(cols) == 4 and {(s.y0, s.y1) for s in rows} == {(1.5, 2.5)}  # query 2 of each panel
+    assert sorted(c.x0 for c in cols) == sorted(r.x0 + 4 for r in rows)  # key 4 of the same panels
+
+
+def test_qkv_figure_outlines_the_query_row_in_q_and_the_key_row_in_k_and_v() -> None:
+    q, kv = np.ones((3, 8)), np.ones((4, 8))
+    fig = stages.qkv_figure(
+        q, kv, kv, index_labels(list("abc")), index_labels(list("wxyz")), title="t", highlight=(0, 2)
+    )
+    by_axis = {(s.xref, s.yref): (s.y0, s.y1) for s in fig.layout.shapes}
+    assert by_axis == {("x", "y"): (-0.5, 0.5), ("x2", "y2"): (1.5, 2.5), ("x3", "y3"): (1.5, 2.5)}
+
+
+def test_layer_head_grid_gets_one_invisible_click_target_per_panel_only_when_asked() -> None:
+    weights = np.full((2, 4, 3, 3), 1 / 3)  # [L, H, T_q, T_k]
+    labels = index_labels(list("abc"))
+    plain = attention.layer_head_grid(weights, labels, labels, title="t")
+    assert not [t for t in plain.data if t.name == common.CLICK_TARGET_NAME]
+    fig = attention.layer_head_grid(weights, labels, labels, title="t", click_hint="click <me>")
+    (targets,) = [t for t in fig.data if t.name == common.CLICK_TARGET_NAME]
+    assert targets.type == "scatter" and targets.mode == "markers" and targets is fig.data[-1]  # on top
+    assert [list(c) for c in targets.customdata] == [[layer, head] for layer in range(2) for head in range(4)]
+    assert targets.marker.color == "rgba(0,0,0,0)" and targets.hovertemplate == "%{text}<extra></extra>"
+    assert targets.text[6] == "layer 1, head 2<br>click &lt;me&gt;"  # escaped: plotly reads a few tags
+    assert targets.marker.size <= attention.NARROW_WIDTH_PX / 4  # neighbouring targets never overlap
+    heatmap = next(t for t in fig.data if t.type == "heatmap")
+    centre = np.asarray(heatmap.z)[int(targets.y[6]), int(targets.x[6])]
+    assert centre == pytest.approx(1 / 3)  # each target sits on its own panel's cells
+
+
+def test_importance_heatmap_click_targets_carry_layer_head_and_the_hover_text() -> None:
+    from viz_app.figures import heads
+
+    drops = np.array([[0.5, -0.25], [0.0, 1.0]])
+    names = [["h00", "h01"], ["h10", "h11"]]
+    assert len(heads.importance_heatmap(drops, title="t", names=names, bound=1.0).data) == 1
+    fig = heads.importance_heatmap(drops, title="t", names=names, bound=1.0, click_hint="open it")
+    targets = fig.data[-1]
+    assert targets.name == common.CLICK_TARGET_NAME
+    assert [list(c) for c in targets.customdata] == [[0, 0], [0, 1], [1, 0], [1, 1]]
+    assert list(targets.x) == ["head 0", "head 1", "head 0", "head 1"]
+    assert list(targets.y) == ["layer 0", "layer 0", "layer 1", "layer 1"]
+    assert targets.text[1] == "h01<br>drop -0.2500<br>open it"
+
+
+def test_click_targets_need_one_entry_per_item() -> None:
+    with pytest.raises(ValueError):
+        common.click_targets([0, 1], [0], [[0], [1]], ["a", "b"], size_px=10)

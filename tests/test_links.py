@@ -53,6 +53,7 @@ def test_a_copied_link_reopens_the_same_view(models_dir: Path) -> None:  # noqa:
     first.radio(key="att_kind").set_value("decoder.cross_attn").run()
     first.selectbox(key="att_layer").set_value(1).run()
     first.selectbox(key="att_head").set_value(2).run()
+    first.run()  # the head reruns only its own sections (st.fragment); a full run shows the sidebar again
     first.multiselect(key="att_zero").set_value([HeadRef("encoder.self_attn", 0, 1)]).run()
     assert not first.exception, first.exception
     link = dict(first.query_params)

@@ -66,6 +66,8 @@ LINKED: tuple[Linked, ...] = (
     Linked("att_zero", "zero", _heads_text, _heads_value),
     Linked("att_uniform", "uniform", _heads_text, _heads_value),
     Linked("att_temperature", "temperature", from_text=_temperature_value),
+    Linked("att_query", "query", from_text=_int_value),
+    Linked("att_key", "key", from_text=_int_value),
     Linked("dec_layer", "dec_layer", from_text=_int_value),
     Linked("dec_head", "dec_head", from_text=_int_value),
     Linked("dec_step", "step", from_text=_int_value),

@@ -8,7 +8,9 @@ from pathlib import Path
 import streamlit as st
 
 from model.data.checkpoint import ModelLoadError
-from viz_app import resources
+from model.nn.names import HeadRef, every_head
+from model.pipeline import InputError
+from viz_app import exports, resources
 from viz_app.settings import (
     EXAMPLES,
     LANGUAGE_NAMES,
@@ -24,6 +26,9 @@ SENTENCE_KEY = "sentence"
 EXAMPLE_KEY = "example"
 SELECTION_KEY = "_selection"
 NO_EXAMPLE = "Pick an example…"
+TRACE_BUTTON_KEY = "trace_json"
+# The Attention page's intervention widgets (links.LINKED carries them in the URL)
+ZERO_KEY, UNIFORM_KEY, TEMPERATURE_KEY = "att_zero", "att_uniform", "att_temperature"
 
 
 @dataclass(frozen=True)
@@ -97,9 +102,53 @@ def render() -> Selection:
             help="Any sentence; the models learned from short image captions, so those work best.",
         )
         st.selectbox("Examples", [NO_EXAMPLE, *examples], key=EXAMPLE_KEY, on_change=_use_example)
+        trace_button(str(path), text or "")
     selection = Selection(str(path), text or "")
     st.session_state[SELECTION_KEY] = selection
     return selection
+
+
+def interventions_in_force(path: str) -> tuple[tuple[HeadRef, ...], tuple[HeadRef, ...], float]:
+    """(zero heads, uniform heads, temperature) as the Attention page's widgets (and the link) hold them, heads
+    this model does not have left out: the interventions that made the trace that page shows."""
+    heads = set(every_head(resources.load_translator(path).model.config))
+    state = st.session_state
+    zero = tuple(ref for ref in state.get(ZERO_KEY) or () if ref in heads)
+    uniform = tuple(ref for ref in state.get(UNIFORM_KEY) or () if ref in heads)
+    temperature = state.get(TEMPERATURE_KEY)
+    return zero, uniform, float(temperature) if isinstance(temperature, (int, float)) else 1.0
+
+
+def trace_button(path: str, text: str) -> None:
+    """Download the whole trace of the sentence as JSON: `python -m model.translate --json`'s schema, with the
+    interventions in force (exports.trace_download). Written only when clicked, without rerunning the page."""
+    try:
+        resources.check_sentence(path, text)
+        zero, uniform, temperature = interventions_in_force(path)
+    except (InputError, ModelLoadError):
+        return  # the page says what is wrong with the sentence or the model
+
+    def data() -> str:
+        trace = resources.get_trace(path, text, zero, uniform, temperature)
+        return exports.trace_download(trace, zero, uniform, temperature)
+
+    changed = len(zero) + len(uniform)
+    note = (
+        f" Made with the Attention page's interventions: {changed} head(s) changed, temperature {temperature:g}."
+        if changed or temperature != 1.0
+        else " No interventions are on."
+    )
+    words = "-".join(text.split()[:6])
+    st.download_button(
+        "Trace as JSON",
+        data=data,
+        file_name=exports.file_name(Path(path).name, words, "trace", suffix="json"),
+        mime="application/json",
+        key=TRACE_BUTTON_KEY,
+        on_click="ignore",
+        icon=":material/data_object:",
+        help="Everything the model computed for this sentence (the schema of python -m model.translate --json)." + note,
+    )
 
 
 def current() -> Selection:

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
 
+from viz_app import exports
+from viz_app.sidebar import MODEL_KEY
+
 _MARKDOWN_SPECIAL = set(string.punctuation)
-PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+PNG_SCALE = 2  # the toolbar's PNG at twice the chart's size on screen: sharp on a projector
+# The toolbar (modebar) of every chart keeps plotly's "Download plot as a png"; chart() names the file per chart.
+PLOTLY_CONFIG: dict[str, Any] = {
+    "displaylogo": False,
+    "modeBarButtonsToRemove": ["select2d", "lasso2d"],
+    "toImageButtonOptions": {"format": "png", "filename": "attention-explorer", "scale": PNG_SCALE},
+}
 
 
 def escape_markdown(text: str) -> str:
@@ -25,18 +35,61 @@ WIDE_PX = 900  # wider than this, a chart may not fit the main column at 1280 px
 _KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def chart(fig: go.Figure, explanation: str, key: str | None = None) -> None:
-    """A plotly figure (its title is in the figure) followed by a short plain explanation.
+def download_stem(fig: go.Figure, name: str | None = None) -> str:
+    """The file name (without suffix) of a chart's PNG and CSV: the model, then `name` or the chart's title."""
+    title = name or exports.safe_text(fig.layout.title.text or "").lstrip("'") or "chart"
+    return exports.file_name(st.session_state.get(MODEL_KEY, ""), title[:80], suffix="csv").removesuffix(".csv")
+
+
+def chart_config(stem: str) -> dict[str, Any]:
+    """PLOTLY_CONFIG with the toolbar's PNG named `stem`.png."""
+    return {**PLOTLY_CONFIG, "toImageButtonOptions": {**PLOTLY_CONFIG["toImageButtonOptions"], "filename": stem}}
+
+
+def csv_button(fig: go.Figure, stem: str, key: str | None) -> None:
+    """A button that downloads the chart's numbers as `stem`.csv (exports.figure_csv), when it draws any.
+
+    The CSV is written only when the button is clicked (a callable `data`, run by Streamlit on its own thread),
+    and the click does not rerun the page (on_click="ignore").
+    """
+    if not exports.has_data(fig):
+        return
+
+    def data() -> str:
+        return exports.figure_csv(fig) or ""
+
+    st.download_button(
+        "Numbers as CSV",
+        data=data,
+        file_name=f"{stem}.csv",
+        mime="text/csv",
+        key=None if key is None else f"{key}_csv",
+        on_click="ignore",
+        type="tertiary",
+        icon=":material/download:",
+        help="The chart's numbers with their row and column labels, one block per panel, for a spreadsheet.",
+    )
+
+
+def chart(fig: go.Figure, explanation: str, key: str | None = None, *, download_name: str | None = None) -> None:
+    """A plotly figure (its title is in the figure) followed by a short plain explanation and a CSV button.
+
+    Downloads: the toolbar's camera saves a PNG at PNG_SCALE times the size on screen, the button under the
+    explanation the chart's numbers as CSV; both are named by download_stem (the model, then `download_name` or
+    the chart's title).
 
     The chart fills its column. A figure that sets layout.width (our figures set it to what their labels need)
     is never drawn narrower than that: in a narrower column it scrolls sideways inside its own box (and, when it
     is also very tall, up and down in a box SCROLL_BOX_PX high), so no label is thinned out, squeezed or cut.
     The box is sized by a constant style rule naming only the chart's key and its width; no user text is in it.
     """
+    stem = download_stem(fig, download_name)
+    config = chart_config(stem)
     min_width = int(fig.layout.width or 0)
     if key is None or not min_width or not _KEY_PATTERN.fullmatch(key):
-        st.plotly_chart(fig, width="stretch", config=PLOTLY_CONFIG, key=key)
+        st.plotly_chart(fig, width="stretch", config=config, key=key)
         st.caption(explanation)
+        csv_button(fig, stem, key)
         return
     box = f"chart-box-{key}"
     st.html(
@@ -45,8 +98,9 @@ def chart(fig: go.Figure, explanation: str, key: str | None = None) -> None:
     )
     tall = (fig.layout.height or 0) > SCROLL_BOX_PX and min_width > WIDE_PX
     with st.container(key=box, height=SCROLL_BOX_PX if tall else "content", border=False):
-        st.plotly_chart(fig, width="stretch", config=PLOTLY_CONFIG, key=key)
+        st.plotly_chart(fig, width="stretch", config=config, key=key)
     st.caption(explanation)
+    csv_button(fig, stem, key)
 
 
 HALF_COLUMN_PX = 400  # half the main column (820 px) at 1280 px with the sidebar open
@@ -102,3 +156,28 @@ def token_chips(
 
 
 SPECIAL_HELP = "◆ marks a special token: <s> starts a sequence, </s> ends it, <unk> stands for anything unknown."
+
+
+def selectable_chart(fig: go.Figure, explanation: str, *, key: str, on_select: Callable[[], None]) -> None:
+    """A plotly figure that answers a click on one of its scatter points (see figures.common.click_targets),
+    followed by its explanation. `on_select` runs before the next rerun; it finds the click with
+    clicked_customdata(st.session_state[key]). Meant for figures that fit their column (no layout.width). Downloads
+    as `chart`'s: PNG from the toolbar, CSV from the button under the explanation."""
+    stem = download_stem(fig)
+    config = chart_config(stem)
+    st.plotly_chart(fig, width="stretch", config=config, key=key, on_select=on_select, selection_mode="points")
+    st.caption(explanation)
+    csv_button(fig, stem, key)
+
+
+def clicked_customdata(selection: Any) -> list[Any] | None:
+    """The customdata of the first point in a plotly chart's selection state (the value st.plotly_chart keeps in
+    st.session_state under its key), or None when nothing is selected or the point carries none."""
+    try:
+        points = selection["selection"]["points"]
+    except (KeyError, TypeError, AttributeError):
+        return None
+    if not points:
+        return None
+    data = points[0].get("customdata") if hasattr(points[0], "get") else None
+    return list(data) if isinstance(data, (list, tuple)) else None

@@ -13,8 +13,12 @@ from viz_app.figures.common import (
     MAX_CELL_PX,
     TITLE_ROOM_PX,
     WEIGHTS,
+    Highlight,
     base_layout,
+    click_targets,
     colorbar_room,
+    cross_shapes,
+    escape_label,
     heatmap_figure,
     label_room,
     masked_legend_entry,
@@ -47,9 +51,14 @@ def attention_heatmap(
     title: str,
     allowed: np.ndarray | None = None,
     height: int | None = None,
+    highlight: Highlight = None,
 ) -> go.Figure:
-    """One head's weights [T_q, T_k] on the fixed 0..1 scale; queries on rows, keys on columns."""
+    """One head's weights [T_q, T_k] on the fixed 0..1 scale; queries on rows, keys on columns.
+
+    highlight: (query row, key column) to outline, either may be None; None outlines nothing.
+    """
     _check_stack(weights, 2, query_labels, key_labels)
+    row, col = highlight or (None, None)
     return heatmap_figure(
         weights,
         query_labels,
@@ -60,6 +69,8 @@ def attention_heatmap(
         row_title="query",
         col_title="key",
         height=height,
+        highlight_row=row,
+        highlight_col=col,
     )
 
 
@@ -73,6 +84,8 @@ def _weights_coloraxis() -> dict[str, Any]:
 
 
 ASSUMED_WIDTH_PX = 1100  # a laptop-wide main column; only used to size the gaps between panels
+NARROW_WIDTH_PX = 760  # about the narrowest main column (1280 px, sidebar open); sizes click targets
+CLICK_SHARE = 0.8  # a click target spans this share of its panel, so neighbouring targets never overlap
 PANEL_TITLE_PX = 22
 
 
@@ -91,12 +104,14 @@ def _tiled_figure(
     annotations: list[dict[str, Any]],
     shapes: list[dict[str, Any]],
     width: int | None = None,
+    on_top: Sequence[go.Scatter] = (),
 ) -> go.Figure:
     traces = tiled_traces(
         panels, tiling, names, query_labels, key_labels, scale=WEIGHTS, allowed=allowed, coloraxis="coloraxis"
     )
     has_mask = len(traces) == 2
-    data: list[Any] = [*traces, masked_legend_entry()] if has_mask else traces
+    data: list[Any] = [*traces, masked_legend_entry()] if has_mask else list(traces)
+    data.extend(on_top)
     layout = base_layout(
         title,
         TITLE_ROOM_PX + plot_height + margin["t"] + margin["b"],
@@ -127,13 +142,14 @@ def head_grid(
     cols: int = 4,
     panel_height: int = 230,
     show_labels: bool | None = None,
+    highlight: Highlight = None,
 ) -> go.Figure:
     """Every head of one layer, weights [H, T_q, T_k], as panels of one heatmap on one 0..1 colour scale.
 
     Every token is labelled beside the left panels and under the bottom ones: each cell is at least TILE_CELL_PX
     square, so the figure grows with the sentence (layout.width is the narrowest it may be drawn) and panels
     go two to a row above LONG_SENTENCE_TOKENS tokens. show_labels=False leaves the labels out (hover still
-    names every cell).
+    names every cell). highlight: (query row, key column) outlined in every panel, either may be None.
     """
     _check_stack(weights, 3, query_labels, key_labels)
     heads, n_queries, n_keys = weights.shape
@@ -153,11 +169,14 @@ def head_grid(
     panels = np.full((rows, cols, n_queries, n_keys), np.nan)
     names = [["" for _ in range(cols)] for _ in range(rows)]
     annotations = []
+    shapes: list[dict[str, Any]] = []
+    query, key = highlight or (None, None)
     for head in range(heads):
         row, col = divmod(head, cols)
         panels[row, col] = weights[head]
         names[row][col] = f"head {head}"
         annotations.append(panel_title(tiling, row, col, f"head {head}"))
+        shapes += cross_shapes(query, key, n_queries, n_keys, x_offset=tiling.left(col), y_offset=tiling.top(row))
     axes = tiled_axes(
         tiling,
         tiling.ticks(key_labels, "x") if show_labels else None,
@@ -181,7 +200,7 @@ def head_grid(
         },
         axes=axes,
         annotations=annotations,
-        shapes=[],
+        shapes=shapes,
         width=left + plot_width + colorbar_room("weight") + 10,
     )
 
@@ -195,10 +214,13 @@ def layer_head_grid(
     allowed: np.ndarray | None = None,
     panel_height: int = 120,
     selected: tuple[int, int] | None = None,
+    click_hint: str | None = None,
 ) -> go.Figure:
     """Small multiples of every layer (rows) and head (columns), weights [L, H, T_q, T_k], one 0..1 scale.
 
-    selected: (layer, head) to outline, e.g. the head shown stage by stage.
+    selected: (layer, head) to outline, e.g. the head shown stage by stage. click_hint: when given, every panel
+    gets an invisible click target (see common.click_targets) whose customdata is [layer, head] and whose hover
+    names the head followed by this hint; the target takes the hover over most of its panel.
     """
     _check_stack(weights, 4, query_labels, key_labels)
     layers, heads, n_queries, n_keys = weights.shape
@@ -217,6 +239,19 @@ def layer_head_grid(
     shapes = []
     if selected is not None and 0 <= selected[0] < layers and 0 <= selected[1] < heads:
         shapes.append(panel_outline(tiling, selected[0], selected[1], HIGHLIGHT_COLOUR))
+    on_top = []
+    if click_hint is not None:
+        cells = [(layer, head) for layer in range(layers) for head in range(heads)]
+        panel_px = min(panel_height, NARROW_WIDTH_PX / heads * n_keys / (n_keys + tiling.col_gap))
+        on_top.append(
+            click_targets(
+                [tiling.centre_x(head) for _, head in cells],
+                [tiling.centre_y(layer) for layer, _ in cells],
+                cells,
+                [f"{escape_label(names[layer][head])}<br>{escape_label(click_hint)}" for layer, head in cells],
+                size_px=CLICK_SHARE * panel_px,
+            )
+        )
     return _tiled_figure(
         weights,
         tiling,
@@ -230,6 +265,7 @@ def layer_head_grid(
         axes=tiled_axes(tiling, None, None),
         annotations=annotations,
         shapes=shapes,
+        on_top=on_top,
     )
 
 
@@ -247,10 +283,14 @@ def mean_heatmap(
     *,
     title: str,
     allowed: np.ndarray | None = None,
+    highlight: Highlight = None,
 ) -> go.Figure:
-    """The mean over heads of one layer, weights [H, T_q, T_k], on the same 0..1 scale."""
+    """The mean over heads of one layer, weights [H, T_q, T_k], on the same 0..1 scale; highlight as in
+    attention_heatmap."""
     _check_stack(weights, 3, query_labels, key_labels)
-    return attention_heatmap(mean_over_heads(weights), query_labels, key_labels, title=title, allowed=allowed)
+    return attention_heatmap(
+        mean_over_heads(weights), query_labels, key_labels, title=title, allowed=allowed, highlight=highlight
+    )
 
 
 def averaged_cross_heatmap(

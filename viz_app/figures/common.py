@@ -17,6 +17,7 @@ MASKED_COLOUR = "#9a9a9a"  # cells a mask removed (-inf before the softmax)
 HIGHLIGHT_COLOUR = "#ff7f0e"
 BASE_COLOUR = "#4c78a8"
 MASKED_LABEL = "masked (−inf)"
+Highlight = tuple[int | None, int | None] | None  # (query row, key column) a user chose; None: nothing chosen
 _HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 
@@ -276,6 +277,8 @@ def heatmap_figure(
     col_tick_step: int = 1,
     row_tick_step: int = 1,
     show_scale: bool = True,
+    highlight_row: int | None = None,
+    highlight_col: int | None = None,
 ) -> go.Figure:
     """One matrix [R, C] as a heatmap: rows top to bottom, columns left to right, masked cells grey.
 
@@ -284,7 +287,8 @@ def heatmap_figure(
     its neighbour; layout.width is the narrowest the figure may be drawn (wider than the page: it scrolls in its
     own box, see viz_app.ui.chart). height: the plot area's height instead of one cell per row. plot_width: the
     plot area's width instead of one cell per column (for columns without labels, such as model dimensions).
-    show_scale=False: no colour bar (and no room kept for one).
+    show_scale=False: no colour bar (and no room kept for one). highlight_row / highlight_col: a row and a column
+    to outline (a token the user chose), None for none.
     """
     traces = heatmap_traces(
         values,
@@ -326,6 +330,7 @@ def heatmap_figure(
             row_title, reversed_=True, automargin=False, **label_ticks(escape_labels(row_labels), row_tick_step)
         ),
         plot_bgcolor="rgba(0,0,0,0)",
+        shapes=cross_shapes(highlight_row, highlight_col, rows, cols),
     )
     layout["margin"].update(l=left, b=bottom, r=10)
     value_layer = traces[-1]
@@ -412,4 +417,86 @@ def frame_rows(fig: go.Figure, first: int, last: int) -> None:
         y1=last + 0.5,
         line={"color": HIGHLIGHT_COLOUR, "width": 3},
         fillcolor="rgba(0,0,0,0)",
+    )
+
+
+HIGHLIGHT_LINE_PX = 2
+
+
+def cross_shapes(
+    row: int | None,
+    col: int | None,
+    n_rows: int,
+    n_cols: int,
+    *,
+    x_offset: float = 0.0,
+    y_offset: float = 0.0,
+    xref: str = "x",
+    yref: str = "y",
+    colour: str = HIGHLIGHT_COLOUR,
+) -> list[dict[str, Any]]:
+    """Outlines of one row and one column of a matrix [n_rows, n_cols] drawn as a heatmap.
+
+    Cell (i, j) is centred on (x_offset + j, y_offset + i) in data coordinates: category axes place category k at
+    k, and a tiled panel starts at its (left, top). None (or an index outside the matrix) leaves that outline out.
+    """
+    shapes: list[dict[str, Any]] = []
+    line = {"color": colour, "width": HIGHLIGHT_LINE_PX}
+
+    def rect(x0: float, x1: float, y0: float, y1: float) -> dict[str, Any]:
+        return {
+            "type": "rect",
+            "xref": xref,
+            "yref": yref,
+            "x0": x_offset + x0,
+            "x1": x_offset + x1,
+            "y0": y_offset + y0,
+            "y1": y_offset + y1,
+            "line": line,
+            "fillcolor": "rgba(0,0,0,0)",
+            "layer": "above",
+        }
+
+    if row is not None and 0 <= row < n_rows:
+        shapes.append(rect(-0.5, n_cols - 0.5, row - 0.5, row + 0.5))
+    if col is not None and 0 <= col < n_cols:
+        shapes.append(rect(col - 0.5, col + 0.5, -0.5, n_rows - 0.5))
+    return shapes
+
+
+CLICK_TARGET_NAME = "click target"
+TRANSPARENT = "rgba(0,0,0,0)"
+
+
+def click_targets(
+    x: Sequence[Any],
+    y: Sequence[Any],
+    customdata: Sequence[Sequence[Any]],
+    hover: Sequence[str],
+    *,
+    size_px: float,
+) -> go.Scatter:
+    """Invisible square markers, one per clickable item (a heatmap cell, a panel of a tiled grid), centred on it.
+
+    Plotly selects scatter points on a click but not heatmap cells, so a figure that should answer a click on a
+    cell draws these over its heatmap: each marker is `size_px` wide, fully transparent, carries its item's
+    `customdata` (what the page needs to know what was clicked) and shows `hover` (plotly hover text, already
+    escaped) in a light label of its own. x, y, customdata and hover: one entry per item.
+    """
+    if not len(x) == len(y) == len(customdata) == len(hover):
+        raise ValueError("click targets need one x, y, customdata and hover text per item")
+    invisible = {"opacity": 0.0}
+    return go.Scatter(
+        x=list(x),
+        y=list(y),
+        mode="markers",
+        marker={"symbol": "square", "size": float(size_px), "color": TRANSPARENT, "line": {"width": 0}},
+        customdata=[list(item) for item in customdata],
+        text=list(hover),
+        hovertemplate="%{text}<extra></extra>",
+        hoverlabel={"bgcolor": "#ffffff", "bordercolor": "#555555", "font": {"color": "#111111"}},
+        selected={"marker": invisible},
+        unselected={"marker": invisible},
+        showlegend=False,
+        name=CLICK_TARGET_NAME,
     )

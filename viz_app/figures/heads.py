@@ -17,6 +17,7 @@ from viz_app.figures.common import (
     Scale,
     base_layout,
     category_axis,
+    click_targets,
     escape_label,
     escape_labels,
     heatmap_figure,
@@ -25,22 +26,36 @@ from viz_app.figures.common import (
 )
 
 STEP_GROUP_PX = 24  # room per step in the grouped bar chart: two bars and a gap
+IMPORTANCE_ROW_PX = 46  # plot height per layer of the importance heatmap
+IMPORTANCE_CLICK_PX = 36  # click target per cell: less than a row and than a column at 1280 px
 
 
-def importance_heatmap(drops: np.ndarray, *, title: str, names: Sequence[Sequence[str]], bound: float) -> go.Figure:
+def importance_heatmap(
+    drops: np.ndarray,
+    *,
+    title: str,
+    names: Sequence[Sequence[str]],
+    bound: float,
+    click_hint: str | None = None,
+) -> go.Figure:
     """drops [L, H]: the fall in summed log-probability with each head alone switched off; a diverging scale
-    centred on 0 (red: the model needs the head; blue: it does better without it). names [L][H]: hover names."""
+    centred on 0 (red: the model needs the head; blue: it does better without it). names [L][H]: hover names.
+
+    click_hint: when given, each cell gets an invisible click target (common.click_targets) with customdata
+    [layer, head] that carries the cell's hover text followed by this hint.
+    """
     layers, heads = drops.shape
     hover = [
         [f"{escape_label(names[layer][head])}<br>drop {drops[layer, head]:+.4f}" for head in range(heads)]
         for layer in range(layers)
     ]
     bound = max(float(bound), 1e-6)
+    x_labels, y_labels = [f"head {h}" for h in range(heads)], [f"layer {layer}" for layer in range(layers)]
     fig = go.Figure(
         go.Heatmap(
             z=drops,
-            x=[f"head {h}" for h in range(heads)],
-            y=[f"layer {layer}" for layer in range(layers)],
+            x=x_labels,
+            y=y_labels,
             text=hover,
             hovertemplate="%{text}<extra></extra>",
             colorscale=DIVERGING_SCALE,
@@ -51,8 +66,19 @@ def importance_heatmap(drops: np.ndarray, *, title: str, names: Sequence[Sequenc
             ygap=2,
         )
     )
+    if click_hint is not None:
+        cells = [(layer, head) for layer in range(layers) for head in range(heads)]
+        fig.add_trace(
+            click_targets(
+                [x_labels[head] for _, head in cells],
+                [y_labels[layer] for layer, _ in cells],
+                cells,
+                [f"{hover[layer][head]}<br>{escape_label(click_hint)}" for layer, head in cells],
+                size_px=IMPORTANCE_CLICK_PX,
+            )
+        )
     fig.update_layout(
-        **base_layout(title, 110 + 46 * layers),
+        **base_layout(title, 110 + IMPORTANCE_ROW_PX * layers),
         xaxis=category_axis(side="bottom"),
         yaxis=category_axis(reversed_=True),
     )

@@ -12,11 +12,13 @@ from viz_app.figures.attention import attention_heatmap
 from viz_app.figures.common import (
     CELL_PX,
     TITLE_ROOM_PX,
+    Highlight,
     Scale,
     base_layout,
     category_axis,
     cell_size,
     colorbar_room,
+    cross_shapes,
     escape_labels,
     heatmap_figure,
     heatmap_traces,
@@ -36,11 +38,18 @@ def dimension_labels(count: int, prefix: str = "d") -> list[str]:
 
 
 def vectors_heatmap(
-    vectors: np.ndarray, token_labels: Sequence[str], *, title: str, value_name: str, height: int | None = None
+    vectors: np.ndarray,
+    token_labels: Sequence[str],
+    *,
+    title: str,
+    value_name: str,
+    height: int | None = None,
+    highlight_row: int | None = None,
 ) -> go.Figure:
     """Per-token vectors [T, n] (Q, K, V or a head's output): tokens on rows, dimensions on columns, signed scale.
 
     Every token is labelled (one CELL_PX row each) and every fourth dimension; height overrides the plot's height.
+    highlight_row: a token's row to outline (None: none).
     """
     if vectors.ndim != 2:
         raise ValueError(f"expected [T, n] vectors, got shape {vectors.shape}")
@@ -58,6 +67,7 @@ def vectors_heatmap(
         height=height,
         plot_width=max(160, DIMENSION_PX * vectors.shape[1]),
         col_tick_step=DIMENSION_TICK_STEP,
+        highlight_row=highlight_row,
     )
 
 
@@ -69,11 +79,13 @@ def qkv_figure(
     key_labels: Sequence[str],
     *,
     title: str,
+    highlight: Highlight = None,
 ) -> go.Figure:
     """Q [T_q, d_k], K and V [T_k, d_k] side by side on one diverging scale, tokens on rows, dimensions on columns.
 
     Laid out in pixels: each panel keeps room for its own token labels on its left, one CELL_PX row per token
     and DIMENSION_PX per dimension (every fourth labelled); layout.width is the narrowest it may be drawn.
+    highlight: (query row, key row): the query's row of Q and the key's rows of K and V are outlined.
     """
     if q.ndim != 2 or k.shape != v.shape or q.shape[1] != k.shape[1]:
         raise ValueError(f"expected Q [T_q, d_k], K and V [T_k, d_k]; got {q.shape}, {k.shape}, {v.shape}")
@@ -90,6 +102,8 @@ def qkv_figure(
     data: list[Any] = []
     layout: dict[str, Any] = {}
     annotations = []
+    shapes: list[dict[str, Any]] = []
+    query, key = highlight or (None, None)
     x = 0.0
     for col, (name, matrix, labels) in enumerate(panels):
         if col:
@@ -132,6 +146,8 @@ def qkv_figure(
                 "font": {"size": 12},
             }
         )
+        row = query if col == 0 else key
+        shapes += cross_shapes(row, None, len(labels), len(dims), xref=f"x{suffix}", yref=f"y{suffix}")
         x += panel_w
     bottom = label_room(dims[::DIMENSION_TICK_STEP], 11, angle=90) + 6
     fig = go.Figure(
@@ -154,6 +170,7 @@ def qkv_figure(
                 },
             },
             annotations=annotations,
+            shapes=shapes,
             plot_bgcolor="rgba(0,0,0,0)",
             **layout,
         ),
@@ -169,8 +186,11 @@ def scores_heatmap(
     *,
     title: str,
     value_name: str = "score",
+    highlight: Highlight = None,
 ) -> go.Figure:
-    """Scores [T_q, T_k] (raw, scaled or masked) on a diverging scale centred on 0; -inf cells are grey."""
+    """Scores [T_q, T_k] (raw, scaled or masked) on a diverging scale centred on 0; -inf cells are grey.
+    highlight: (query row, key column) to outline, either may be None."""
+    row, col = highlight or (None, None)
     return heatmap_figure(
         scores,
         query_labels,
@@ -180,13 +200,22 @@ def scores_heatmap(
         value_name=value_name,
         row_title="query",
         col_title="key",
+        highlight_row=row,
+        highlight_col=col,
     )
 
 
 def mask_heatmap(
-    allowed: np.ndarray, query_labels: Sequence[str], key_labels: Sequence[str], *, title: str
+    allowed: np.ndarray,
+    query_labels: Sequence[str],
+    key_labels: Sequence[str],
+    *,
+    title: str,
+    highlight: Highlight = None,
 ) -> go.Figure:
-    """The additive mask [T_q, T_k]: 0 where a key may be attended (light), -inf where it may not (grey)."""
+    """The additive mask [T_q, T_k]: 0 where a key may be attended (light), -inf where it may not (grey).
+    highlight: (query row, key column) to outline, either may be None."""
+    row, col = highlight or (None, None)
     allowed = allowed.astype(bool)
     values = np.where(allowed, 0.0, -np.inf)
     # The mask has only two values, 0 and -inf (grey, in the legend): a colour bar would suggest a range.
@@ -201,6 +230,8 @@ def mask_heatmap(
         row_title="query",
         col_title="key",
         show_scale=False,
+        highlight_row=row,
+        highlight_col=col,
     )
 
 
@@ -211,6 +242,8 @@ def weights_heatmap(
     *,
     title: str,
     allowed: np.ndarray | None = None,
+    highlight: Highlight = None,
 ) -> go.Figure:
-    """Softmax output [T_q, T_k] on the fixed 0..1 scale; masked cells (weight exactly 0) grey."""
-    return attention_heatmap(weights, query_labels, key_labels, title=title, allowed=allowed)
+    """Softmax output [T_q, T_k] on the fixed 0..1 scale; masked cells (weight exactly 0) grey; highlight:
+    (query row, key column) to outline."""
+    return attention_heatmap(weights, query_labels, key_labels, title=title, allowed=allowed, highlight=highlight)

@@ -1,10 +1,11 @@
 """Greedy decoding step by step in one plotly figure: one frame per step, moved by plotly's own slider and buttons.
 
-Every step's numbers travel to the browser once, drawn whole: the causal mask, the scores and the weights over the
-whole decoder input [T, T]; the new cross-attention rows of every step stacked [T * H, S]; the candidates of every
-step stacked [T * k]; the output [T]. A frame only moves each panel's visible window to its step and moves the
-orange frames, so the browser redraws without a server round trip and without rebuilding the traces.
-Axes are numeric (position t at t) with the token labels as tick text; hover names positions.
+Every step's numbers travel to the browser once. Drawn whole: the causal mask, the scores and the weights over the
+whole decoder input [T, T]; the new cross-attention rows of every step stacked [T * H, S]; the output [T]; the names
+of every step's candidates on one stacked axis [T * k]. A frame carries its step's k candidate probabilities and
+orange outlines, and moves each panel's visible window to its step, so the browser redraws the step without a
+server round trip and without a full re-plot (plotly animate, redraw off). Axes are numeric (position t at t) with
+the token labels as tick text; hover names positions.
 """
 
 from __future__ import annotations

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import streamlit as st
 
+from model.inspect.trace import AttentionStages
 from model.nn.names import ATTENTION_KINDS, HeadRef
-from viz_app import context, resources, sidebar, ui
+from viz_app import context, links, resources, sidebar, ui
 from viz_app.analysis import KIND_NAMES, allowed_keys
 from viz_app.figures.attention import head_grid, layer_head_grid, mean_heatmap
 from viz_app.figures.stages import mask_heatmap, qkv_figure, scores_heatmap, vectors_heatmap, weights_heatmap
@@ -33,10 +36,6 @@ with st.sidebar:
         key="att_kind",
         persist_state="session",
     )
-    layer = st.selectbox("Layer", list(range(info.layers(kind))), key="att_layer", persist_state="session")
-    head = st.selectbox(
-        "Head for the stage-by-stage view", list(range(info.n_heads)), key="att_head", persist_state="session"
-    )
     with st.expander("Interventions", icon=":material/science:"):
         zero = st.multiselect(
             "Switch heads off",
@@ -62,7 +61,6 @@ with st.sidebar:
             persist_state="session",
             help="Every scaled score is divided by this before the softmax: below 1 sharpens, above 1 flattens.",
         )
-layer = min(layer, info.layers(kind) - 1)
 interventions = {"zero_heads": tuple(zero), "uniform_heads": tuple(uniform), "temperature": float(temperature)}
 active = bool(zero or uniform or temperature != 1.0)
 
@@ -117,130 +115,332 @@ GRID_NOTE = {
     "source in word order (alignment); a bright column is a head resting on one source token such as </s>.",
 }[kind]
 
-ui.chart(
-    head_grid(
-        weights[layer], query_labels, key_labels, title=f"{kind_name}, layer {layer}: every head", allowed=allowed
-    ),
-    "Each panel is one head: row = the query token, column = the key token it looks at, and every row adds up "
-    f"to 1. {ROWS_NOTE} {GRID_NOTE}",
-    key="att_grid",
-)
-ui.chart(
-    mean_heatmap(
-        weights[layer], query_labels, key_labels, title=f"Mean over the heads of layer {layer}", allowed=allowed
-    ),
-    "The plain average of the panels above. It is a convenient summary but hides what single heads do: a sharp "
-    "head averaged with flat ones looks faint here, so read it next to the grid, never instead of it.",
-    key="att_mean",
-)
-ui.chart(
-    layer_head_grid(
-        weights,
-        query_labels,
-        key_labels,
-        title=f"{kind_name}: every layer (rows) and head (columns)",
-        allowed=allowed,
-        selected=(layer, head),
-    ),
-    "The whole attention site at a glance, all on the same 0 to 1 scale, layers and heads numbered from 0. These "
-    "thumbnails carry no token labels (the grid above labels every token of one layer); hover a cell for its "
-    "tokens and exact weight. The orange frame marks the head shown stage by stage below.",
-    key="att_layers",
-)
+LAYER_KEY, HEAD_KEY, QUERY_KEY, KEY_KEY = "att_layer", "att_head", "att_query", "att_key"
+OVERVIEW_CHART = "att_layers"
+LAYER_VIEW, OVERVIEW, STAGE_VIEW = "att_layer_view", "att_overview", "att_stage_view"
+CLICK_HINT = "click to look at this head stage by stage"
 
-st.subheader(f"Layer {layer}, head {head}, stage by stage")
-stage = trace.stages[HeadRef(kind, layer, head)]
-d_k = stage.q.shape[1]
-scale_text = f"√d_k = √{d_k} ≈ {np.sqrt(d_k):.3f}"
-source_of_kv = "the encoder's final output" if kind == "decoder.cross_attn" else "the same layer's input"
-st.markdown(
-    f"The layer projects its input with learned matrices W_Q, W_K, W_V ({info.d_model} × {info.d_model}, each "
-    f"with a bias), then splits each projection into {info.n_heads} slices of d_k = {info.d_model} / "
-    f"{info.n_heads} = {d_k}; head {head} works on its own slice. Queries come from the layer's own input, keys "
-    f"and values from {source_of_kv}. " + ROWS_NOTE
-)
-ui.chart(
-    qkv_figure(stage.q, stage.k, stage.v, query_labels, key_labels, title=f"Q, K and V of head {head}"),
-    f"Each row is one token's vector of d_k = {d_k} numbers. Q is the layer's query input multiplied by the learned "
-    "W_Q (plus its bias) and cut to this head's slice, and likewise K with W_K and V with W_V: projections, not "
-    "the embeddings themselves. Q says what a position looks for, K what it can be found by, V what it passes on "
-    "when attended.",
-    key="att_qkv",
-)
 
-future_note = (
-    " Above the diagonal these scores exist only because this page runs the whole output through the decoder at "
-    "once (teacher forcing); while generating, the model never computes them, since those keys do not exist yet."
-    if kind == "decoder.self_attn"
-    else ""
-)
-temperature_note = f" and by the temperature {temperature:g}" if temperature != 1.0 else ""
-ui.charts_side_by_side(
-    (
-        scores_heatmap(stage.raw_scores, query_labels, key_labels, title="Q Kᵀ: raw scores"),
-        "Each cell is the dot product of one query row with one key row: large when they point the same way. "
-        "These scores can be any size, positive or negative." + future_note,
-        "att_raw",
-    ),
-    (
-        scores_heatmap(stage.scaled_scores, query_labels, key_labels, title=f"Divided by {scale_text}"),
-        f"The same scores divided by the square root of the per-head key size d_k = {d_k} (not of d_model = "
-        f"{info.d_model}){temperature_note}. If the entries of q and k were independent with mean 0 and "
-        "variance 1, their dot product would have variance d_k; dividing by √d_k brings it back to about 1, so "
-        "the softmax does not saturate (almost all weight on one key, with tiny gradients in training).",
-        "att_scaled",
-    ),
-)
-stage_allowed = np.isfinite(stage.masked_scores)
-ui.charts_side_by_side(
-    (
-        mask_heatmap(stage_allowed, query_labels, key_labels, title="The mask added to the scores"),
-        "The mask is added, not multiplied: 0 where a query may see a key, −inf (grey) where it may not. "
-        + (
-            "Here it hides every position after the query's own, so the decoder cannot peek at later tokens."
-            if kind == "decoder.self_attn"
-            else "One sentence has no padding, so nothing is masked here."
+@dataclass(frozen=True)
+class View:
+    """What the page's sections share in one full run (the fragments get it again when they rerun alone).
+
+    weights [L, H, T_q, T_k]; allowed bool [T_q, T_k]."""
+
+    kind: str
+    kind_name: str
+    n_layers: int
+    n_heads: int
+    query_labels: list[str]
+    key_labels: list[str]
+    weights: np.ndarray
+    allowed: np.ndarray
+    temperature: float
+
+
+def drop_stale(key: str, count: int) -> None:
+    """Forget a choice the current attention kind does not offer (a layer, head or token index beyond its count)."""
+    value = st.session_state.get(key)
+    if value is not None and not (isinstance(value, int) and 0 <= value < count):
+        del st.session_state[key]
+
+
+def chosen(key: str, count: int) -> int | None:
+    value = st.session_state.get(key)
+    return value if isinstance(value, int) and 0 <= value < count else None
+
+
+def rerun(fragments: tuple[str, ...]) -> None:
+    """Widget callback: rerun only the sections that depend on the widget (never the whole page)."""
+    st.rerun(list(fragments))
+
+
+def head_clicked() -> None:
+    """The layers x heads grid was clicked: its point's customdata is [layer, head]; choose that head."""
+    point = ui.clicked_customdata(st.session_state.get(OVERVIEW_CHART))
+    if point is None:
+        return  # a click beside the targets (or a second click that cleared the selection) changes nothing
+    layer, head = int(point[0]), int(point[1])
+    layer_changed = layer != st.session_state.get(LAYER_KEY)
+    st.session_state[LAYER_KEY], st.session_state[HEAD_KEY] = layer, head
+    rerun((LAYER_VIEW, OVERVIEW, STAGE_VIEW) if layer_changed else (OVERVIEW, STAGE_VIEW))
+
+
+def sync_link() -> None:
+    """A section rerun alone skips the app's own update of the URL: write the current choices into it here."""
+    st.query_params.from_dict(links.current(st.session_state))
+
+
+@st.fragment(key=LAYER_VIEW)
+def layer_view(view: View) -> None:
+    """The layer and token choices, then every head of the layer and their mean."""
+    n_queries, n_keys = len(view.query_labels), len(view.key_labels)
+    left, middle, right = st.columns(3)
+    with left:
+        st.selectbox(
+            "Layer",
+            list(range(view.n_layers)),
+            key=LAYER_KEY,
+            persist_state="session",
+            on_change=rerun,
+            args=((LAYER_VIEW, OVERVIEW, STAGE_VIEW),),
+        )
+    with middle:
+        st.selectbox(
+            "Query row to follow",
+            list(range(n_queries)),
+            index=None,
+            format_func=lambda i: view.query_labels[i],
+            placeholder="none (the last row)",
+            key=QUERY_KEY,
+            on_change=rerun,
+            args=((LAYER_VIEW, STAGE_VIEW),),
+            help="Outlines this query's row in every matrix below; the stage-by-stage cell follows it.",
+        )
+    with right:
+        st.selectbox(
+            "Key column to follow",
+            list(range(n_keys)),
+            index=None,
+            format_func=lambda i: view.key_labels[i],
+            placeholder="none (the row's largest weight)",
+            key=KEY_KEY,
+            on_change=rerun,
+            args=((LAYER_VIEW, STAGE_VIEW),),
+            help="Outlines this key's column in every matrix below; the stage-by-stage cell follows it.",
+        )
+    layer = chosen(LAYER_KEY, view.n_layers) or 0
+    highlight = (chosen(QUERY_KEY, n_queries), chosen(KEY_KEY, n_keys))
+    ui.chart(
+        head_grid(
+            view.weights[layer],
+            view.query_labels,
+            view.key_labels,
+            title=f"{view.kind_name}, layer {layer}: every head",
+            allowed=view.allowed,
+            highlight=highlight,
         ),
-        "att_mask",
-    ),
-    (
-        scores_heatmap(stage.masked_scores, query_labels, key_labels, title="Scaled scores + mask"),
-        "What goes into the softmax. Masked cells hold −inf, not 0: a score of 0 would still get weight, while "
-        "e to the power −inf is exactly 0.",
-        "att_masked",
-    ),
-)
-row_sums = stage.weights.sum(axis=-1)
-ui.charts_side_by_side(
-    (
-        weights_heatmap(
-            stage.weights,
-            query_labels,
-            key_labels,
-            title="softmax(row): the attention weights",
-            allowed=stage_allowed,
+        "Each panel is one head: row = the query token, column = the key token it looks at, and every row adds up "
+        f"to 1. {ROWS_NOTE} {GRID_NOTE}",
+        key="att_grid",
+    )
+    ui.chart(
+        mean_heatmap(
+            view.weights[layer],
+            view.query_labels,
+            view.key_labels,
+            title=f"Mean over the heads of layer {layer}",
+            allowed=view.allowed,
+            highlight=highlight,
         ),
-        f"Each row turned into positive weights that add up to 1 (here between {row_sums.min():.6f} and "
-        f"{row_sums.max():.6f}). Masked cells (grey) get exactly 0. These are the weights drawn in the grids above.",
-        "att_weights",
-    ),
-    (
-        vectors_heatmap(stage.output, query_labels, title=f"Weights × V: head {head}'s output", value_name="output"),
-        "Each query's row is the weighted average of the value rows. The outputs of all heads are placed side by "
-        f"side ({info.n_heads} × {d_k} = {info.d_model} numbers per token) and multiplied by the learned W_O "
-        f"({info.d_model} × {info.d_model}, plus a bias): that is what the attention sub-layer adds to its input "
-        "through the residual connection.",
-        "att_output",
-    ),
-)
+        "The plain average of the panels above. It is a convenient summary but hides what single heads do: a "
+        "sharp head averaged with flat ones looks faint here, so read it next to the grid, never instead of it.",
+        key="att_mean",
+    )
+    sync_link()
 
-query = len(query_labels) - 1
-key_index = int(np.argmax(stage.weights[query]))
-raw = float(stage.raw_scores[query, key_index])
-scaled = float(stage.scaled_scores[query, key_index])
-st.markdown(
-    f"**One cell followed through:** query {ui.escape_markdown(query_labels[query])} and key "
-    f"{ui.escape_markdown(key_labels[key_index])}: q · k = {raw:.4f}; divided by {scale_text}"
-    f"{' and the temperature' if temperature != 1.0 else ''} gives {scaled:.4f}; the mask adds 0; after the "
-    f"softmax over the row the weight is {float(stage.weights[query, key_index]):.4f}, the largest in that row."
+
+@st.fragment(key=OVERVIEW)
+def overview(view: View) -> None:
+    """Every layer and head of the kind, the chosen head framed; a click on a panel chooses that head."""
+    layer, head = chosen(LAYER_KEY, view.n_layers) or 0, chosen(HEAD_KEY, view.n_heads) or 0
+    ui.selectable_chart(
+        layer_head_grid(
+            view.weights,
+            view.query_labels,
+            view.key_labels,
+            title=f"{view.kind_name}: every layer (rows) and head (columns)",
+            allowed=view.allowed,
+            selected=(layer, head),
+            click_hint=CLICK_HINT,
+        ),
+        "The whole attention site at a glance, all on the same 0 to 1 scale, layers and heads numbered from 0. "
+        "Click a panel to look at that head stage by stage below; the orange frame marks the one shown there. "
+        "These thumbnails carry no token labels and their hover names only the head: the grid above labels "
+        "every token of one layer.",
+        key=OVERVIEW_CHART,
+        on_select=head_clicked,
+    )
+    sync_link()
+
+
+@st.fragment(key=STAGE_VIEW)
+def stage_view(view: View) -> None:
+    """One head of the chosen layer, stage by stage, and one cell followed through every stage."""
+    kind, query_labels, key_labels = view.kind, view.query_labels, view.key_labels
+    layer, head = chosen(LAYER_KEY, view.n_layers) or 0, chosen(HEAD_KEY, view.n_heads) or 0
+    picked_query, picked_key = chosen(QUERY_KEY, len(query_labels)), chosen(KEY_KEY, len(key_labels))
+    highlight = (picked_query, picked_key)
+    st.subheader(f"Layer {layer}, head {head}, stage by stage")
+    with st.columns(3)[0]:
+        st.selectbox(
+            "Head",
+            list(range(view.n_heads)),
+            key=HEAD_KEY,
+            persist_state="session",
+            on_change=rerun,
+            args=((OVERVIEW, STAGE_VIEW),),
+            help="Or click a panel of the layers × heads grid above.",
+        )
+    stage = trace.stages[HeadRef(kind, layer, head)]
+    d_k = stage.q.shape[1]
+    scale_text = f"√d_k = √{d_k} ≈ {np.sqrt(d_k):.3f}"
+    source_of_kv = "the encoder's final output" if kind == "decoder.cross_attn" else "the same layer's input"
+    st.markdown(
+        f"The layer projects its input with learned matrices W_Q, W_K, W_V ({info.d_model} × {info.d_model}, each "
+        f"with a bias), then splits each projection into {info.n_heads} slices of d_k = {info.d_model} / "
+        f"{info.n_heads} = {d_k}; head {head} works on its own slice. Queries come from the layer's own input, "
+        f"keys and values from {source_of_kv}. " + ROWS_NOTE
+    )
+    ui.chart(
+        qkv_figure(
+            stage.q, stage.k, stage.v, query_labels, key_labels, title=f"Q, K and V of head {head}", highlight=highlight
+        ),
+        f"Each row is one token's vector of d_k = {d_k} numbers. Q is the layer's query input multiplied by the "
+        "learned W_Q (plus its bias) and cut to this head's slice, and likewise K with W_K and V with W_V: "
+        "projections, not the embeddings themselves. Q says what a position looks for, K what it can be found by, "
+        "V what it passes on when attended.",
+        key="att_qkv",
+    )
+    future_note = (
+        " Above the diagonal these scores exist only because this page runs the whole output through the decoder "
+        "at once (teacher forcing); while generating, the model never computes them, since those keys do not "
+        "exist yet."
+        if kind == "decoder.self_attn"
+        else ""
+    )
+    temperature_note = f" and by the temperature {view.temperature:g}" if view.temperature != 1.0 else ""
+    ui.charts_side_by_side(
+        (
+            scores_heatmap(stage.raw_scores, query_labels, key_labels, title="Q Kᵀ: raw scores", highlight=highlight),
+            "Each cell is the dot product of one query row with one key row: large when they point the same way. "
+            "These scores can be any size, positive or negative." + future_note,
+            "att_raw",
+        ),
+        (
+            scores_heatmap(
+                stage.scaled_scores, query_labels, key_labels, title=f"Divided by {scale_text}", highlight=highlight
+            ),
+            f"The same scores divided by the square root of the per-head key size d_k = {d_k} (not of d_model = "
+            f"{info.d_model}){temperature_note}. If the entries of q and k were independent with mean 0 and "
+            "variance 1, their dot product would have variance d_k; dividing by √d_k brings it back to about 1, so "
+            "the softmax does not saturate (almost all weight on one key, with tiny gradients in training).",
+            "att_scaled",
+        ),
+    )
+    stage_allowed = np.isfinite(stage.masked_scores)
+    ui.charts_side_by_side(
+        (
+            mask_heatmap(
+                stage_allowed, query_labels, key_labels, title="The mask added to the scores", highlight=highlight
+            ),
+            "The mask is added, not multiplied: 0 where a query may see a key, −inf (grey) where it may not. "
+            + (
+                "Here it hides every position after the query's own, so the decoder cannot peek at later tokens."
+                if kind == "decoder.self_attn"
+                else "One sentence has no padding, so nothing is masked here."
+            ),
+            "att_mask",
+        ),
+        (
+            scores_heatmap(
+                stage.masked_scores, query_labels, key_labels, title="Scaled scores + mask", highlight=highlight
+            ),
+            "What goes into the softmax. Masked cells hold −inf, not 0: a score of 0 would still get weight, while "
+            "e to the power −inf is exactly 0.",
+            "att_masked",
+        ),
+    )
+    row_sums = stage.weights.sum(axis=-1)
+    ui.charts_side_by_side(
+        (
+            weights_heatmap(
+                stage.weights,
+                query_labels,
+                key_labels,
+                title="softmax(row): the attention weights",
+                allowed=stage_allowed,
+                highlight=highlight,
+            ),
+            f"Each row turned into positive weights that add up to 1 (here between {row_sums.min():.6f} and "
+            f"{row_sums.max():.6f}). Masked cells (grey) get exactly 0. These are the weights drawn in the grids "
+            "above.",
+            "att_weights",
+        ),
+        (
+            vectors_heatmap(
+                stage.output,
+                query_labels,
+                title=f"Weights × V: head {head}'s output",
+                value_name="output",
+                highlight_row=picked_query,
+            ),
+            "Each query's row is the weighted average of the value rows. The outputs of all heads are placed side by "
+            f"side ({info.n_heads} × {d_k} = {info.d_model} numbers per token) and multiplied by the learned W_O "
+            f"({info.d_model} × {info.d_model}, plus a bias): that is what the attention sub-layer adds to its input "
+            "through the residual connection.",
+            "att_output",
+        ),
+    )
+    st.markdown(one_cell_text(stage, query_labels, key_labels, picked_query, picked_key, scale_text, view.temperature))
+    sync_link()
+
+
+def one_cell_text(
+    stage: AttentionStages,
+    query_labels: list[str],
+    key_labels: list[str],
+    picked_query: int | None,
+    picked_key: int | None,
+    scale_text: str,
+    temperature: float,
+) -> str:
+    """The chosen (query, key) cell (by default the last row and its largest weight) through every stage, as
+    markdown with the token labels escaped. Reads numbers the trace already holds; computes nothing new."""
+    query = len(query_labels) - 1 if picked_query is None else picked_query
+    row = stage.weights[query]
+    largest = int(np.argmax(row))
+    key = largest if picked_key is None else picked_key
+    raw, scaled = float(stage.raw_scores[query, key]), float(stage.scaled_scores[query, key])
+    masked = not np.isfinite(stage.masked_scores[query, key])
+    weight = float(row[key])
+    how = (
+        "the last row and the key it weights most"
+        if picked_query is None and picked_key is None
+        else "the row and key you chose"
+        if picked_query is not None and picked_key is not None
+        else "the row you chose and the key it weights most"
+        if picked_key is None
+        else "the last row and the key you chose"
+    )
+    if masked:
+        ending = "the mask adds −inf, so after the softmax over the row the weight is exactly 0."
+    else:
+        rank = int((row > row[key]).sum()) + 1
+        place = "the largest in that row" if key == largest else f"number {rank} of {row.size} in that row"
+        ending = f"the mask adds 0; after the softmax over the row the weight is {weight:.4f}, {place}."
+    return (
+        f"**One cell followed through** ({how}): query {ui.escape_markdown(query_labels[query])} and key "
+        f"{ui.escape_markdown(key_labels[key])}: q · k = {raw:.4f}; divided by {scale_text}"
+        f"{' and the temperature' if temperature != 1.0 else ''} gives {scaled:.4f}; " + ending
+    )
+
+
+view = View(
+    kind=kind,
+    kind_name=kind_name,
+    n_layers=info.layers(kind),
+    n_heads=info.n_heads,
+    query_labels=list(query_labels),
+    key_labels=list(key_labels),
+    weights=weights,
+    allowed=allowed,
+    temperature=float(temperature),
 )
+drop_stale(LAYER_KEY, view.n_layers)
+drop_stale(HEAD_KEY, view.n_heads)
+drop_stale(QUERY_KEY, len(query_labels))
+drop_stale(KEY_KEY, len(key_labels))
+layer_view(view)
+overview(view)
+stage_view(view)

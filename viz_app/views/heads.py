@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,15 @@ MODES = {
     "only": "Keep only these (every other head of their kinds off)",
 }
 INSPECT_KEY = "lab_inspect"
+IMPORTANCE_KEY = "lab_importance_{kind}"
+
+
+def open_clicked_head(kind: str) -> None:
+    """An importance heatmap was clicked: its point's customdata is [layer, head]; look at that head."""
+    point = ui.clicked_customdata(st.session_state.get(IMPORTANCE_KEY.format(kind=kind)))
+    if point is not None:
+        st.session_state[INSPECT_KEY] = HeadRef(kind, int(point[0]), int(point[1]))
+
 
 st.title("Head lab")
 info = context.model_or_stop()
@@ -177,13 +187,17 @@ for kind in ATTENTION_KINDS:
         [[importance[HeadRef(kind, layer, head)] for head in range(info.n_heads)] for layer in range(layers)]
     )
     names = [[head_title(HeadRef(kind, layer, head)) for head in range(info.n_heads)] for layer in range(layers)]
-    ui.chart(
-        importance_heatmap(drops, title=KIND_NAMES[kind], names=names, bound=bound),
+    ui.selectable_chart(
+        importance_heatmap(
+            drops, title=KIND_NAMES[kind], names=names, bound=bound, click_hint="click to look at this head above"
+        ),
         "Each cell: how much the summed log-probability of the model's own translation falls when this head "
         "alone is switched off (red: the model needs it; blue: without it the model finds its own translation "
         "more likely). All "
-        f"{len(importance)} were computed in one batched pass. Choose a head above to look at it.",
-        key=f"lab_importance_{kind}",
+        f"{len(importance)} were computed in one batched pass. Click a cell to look at that head in "
+        "“One head, before and after” (or choose it there).",
+        key=IMPORTANCE_KEY.format(kind=kind),
+        on_select=partial(open_clicked_head, kind),
     )
 
 st.header("What each head does")
