@@ -11,10 +11,10 @@ import plotly.graph_objects as go
 import pytest
 
 from model.inspect.trace import index_labels
-from viz_app.figures import attention, common, decoding, embeddings, positional, stages
+from viz_app.figures import attention, common, embeddings, positional, stages
 
 ROOT = Path(__file__).resolve().parents[1]
-FIGURE_MODULES = ["common", "attention", "decoding", "embeddings", "positional", "stages", "tiles"]
+FIGURE_MODULES = sorted(p.stem for p in (ROOT / "viz_app" / "figures").glob("*.py") if p.stem != "__init__")
 TOKENS = ["<s>", "▁the", "▁dog", "▁the", "<b>x</b>", "</s>"]  # a repeat and markup on purpose
 LABELS = index_labels(TOKENS)
 
@@ -242,50 +242,6 @@ def test_legend_sits_between_title_and_plot() -> None:
     assert fig.layout.legend.yanchor == "bottom" and fig.layout.legend.y == 1.0  # just above the plot area
     assert fig.layout.margin.t > plain.layout.margin.t  # the top margin makes room for it below the title
     assert fig.layout.title.yref == "container" and fig.layout.title.yanchor == "top"
-
-
-# --- decoding ------------------------------------------------------------------------------------------------------
-
-
-def test_topk_chart_highlights_the_choice_and_escapes() -> None:
-    probs = np.array([0.6, 0.3, 0.1])
-    before = probs.copy()
-    fig = decoding.topk_chart(["▁Hund", "<b>x</b>", "</s>"], probs, 0, title="Step 2: top 3")
-    (bar,) = fig.data
-    assert list(bar.x) == [0.6, 0.3, 0.1]
-    assert bar.marker.color[0] == common.HIGHLIGHT_COLOUR and bar.marker.color[1] == common.BASE_COLOUR
-    assert_escaped(bar.y)
-    assert "&lt;/s&gt;" in bar.y
-    assert tuple(fig.layout.xaxis.range) == (0.0, 1.0)
-    assert title_of(fig) == "Step 2: top 3"
-    np.testing.assert_array_equal(probs, before)
-    with pytest.raises(ValueError):
-        decoding.topk_chart(["a"], probs, 0, title="t")
-
-
-def test_cross_rows_and_timeline_and_focus() -> None:
-    rows = rng_weights(4, 6)
-    fig = decoding.cross_rows_heatmap(rows, LABELS, title="cross rows", selected_head=2)
-    (values,) = value_layers(fig)
-    assert np.asarray(values.z).shape == (4, 6) and (values.zmin, values.zmax) == (0.0, 1.0)
-    assert list(values.y) == ["head 0", "head 1", "head 2", "head 3"]
-    assert len(fig.layout.shapes) == 1
-
-    probs = np.array([0.9, 0.5, 0.8, 0.7], dtype=np.float32)
-    before = probs.copy()
-    timeline = decoding.timeline_chart(
-        ["▁ein", "▁ein", "<b>x</b>", "</s>"], probs, 1, title="Timeline", eos=[0, 0, 0, 1]
-    )
-    (bar,) = timeline.data
-    assert list(bar.y)[:2] == ["0:▁ein", "1:▁ein"] and len(set(bar.y)) == 4
-    assert_escaped(bar.y)
-    assert bar.marker.color[1] == common.HIGHLIGHT_COLOUR and bar.marker.color[3] == "#9a9a9a"
-    assert title_of(timeline) == "Timeline"
-    np.testing.assert_array_equal(probs, before)
-
-    focus = decoding.source_focus_heatmap(rng_weights(3, 6), LABELS[:3], LABELS, title="focus")
-    assert np.asarray(value_layers(focus)[0].z).shape == (3, 6)
-    assert (value_layers(focus)[0].zmin, value_layers(focus)[0].zmax) == (0.0, 1.0)
 
 
 # --- embeddings and positional encoding ----------------------------------------------------------------------------
@@ -716,3 +672,12 @@ def test_importance_heatmap_click_targets_carry_layer_head_and_the_hover_text() 
 def test_click_targets_need_one_entry_per_item() -> None:
     with pytest.raises(ValueError):
         common.click_targets([0, 1], [0], [[0], [1]], ["a", "b"], size_px=10)
+
+
+def test_the_stepping_figure_and_its_data_load_neither_torch_nor_streamlit() -> None:
+    code = (
+        f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nimport viz_app.figures.stepping\n"
+        "print(sorted(m for m in ('torch', 'streamlit') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "[]"

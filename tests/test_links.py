@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from app_helpers import APP_PATH, models_dir  # noqa: F401  (models_dir is a fixture)
@@ -83,3 +84,24 @@ def test_a_link_with_values_the_model_lacks_still_opens(models_dir: Path) -> Non
     at.run()
     assert not at.exception, at.exception
     assert at.selectbox(key="att_layer").value == 0 and at.multiselect(key="att_zero").value == []
+
+
+def test_a_link_opens_the_decoding_chart_at_its_step(models_dir: Path) -> None:  # noqa: F811
+    at = AppTest.from_file(str(APP_PATH), default_timeout=60)
+    at.query_params["text"] = "A dog runs on the beach."
+    at.query_params["step"] = "2"
+    at.run()
+    at.switch_page("views/decoding.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert at.number_input(key="dec_step").value == 2
+    (spec,) = [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
+    assert spec["layout"]["sliders"][0]["active"] == 2
+    assert at.query_params["step"] == ["2"] or at.query_params["step"] == "2"
+    fresh = AppTest.from_file(str(APP_PATH), default_timeout=60)
+    fresh.query_params["step"] = "999"  # a step this translation does not have: the chart opens at 0
+    fresh.run()
+    fresh.switch_page("views/decoding.py")
+    fresh.run()
+    assert not fresh.exception, fresh.exception
+    assert fresh.number_input(key="dec_step").value == 0

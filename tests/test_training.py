@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -87,7 +88,7 @@ def test_cosine_schedule_reaches_its_floor_at_the_last_step() -> None:
     assert lr_at(1100, config, 1100) == pytest.approx(1e-5)
     assert lr_at(5000, config, 1100) == pytest.approx(1e-5)
     steps = [lr_at(s, config, 1100) for s in range(100, 1101)]
-    assert all(a >= b for a, b in zip(steps, steps[1:]))
+    assert all(a >= b for a, b in itertools.pairwise(steps))
     with pytest.raises(ValueError, match="schedule"):
         TrainConfig(schedule="linear")
 

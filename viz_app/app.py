@@ -22,13 +22,21 @@ import plotly.io  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from viz_app import analysis, context, links, resources, sidebar, ui  # noqa: E402
-from viz_app.figures import attention, common, decoding, embeddings, heads, positional, stages, tiles  # noqa: E402
+from viz_app.figures import (  # noqa: E402
+    attention,
+    common,
+    embeddings,
+    heads,
+    overview,
+    positional,
+    residual,
+    stages,
+    stepping,
+    tiles,
+)
 
-PRELOADED = (numpy, pandas, plotly.io, go.Bar, go.Figure, go.Heatmap, go.Scatter, analysis, context, ui)
-PRELOADED_FIGURES = (attention, common, decoding, embeddings, heads, positional, stages, tiles)
-from viz_app.figures import overview, residual  # noqa: E402
-
-PRELOADED_ARCHITECTURE = (overview, residual)
+PRELOADED = (numpy, pandas, plotly.io, go.Bar, go.Figure, go.Heatmap, go.Scatter, analysis, context, links, ui)
+PRELOADED_FIGURES = (attention, common, embeddings, heads, overview, positional, residual, stages, stepping, tiles)
 
 VIEWS = Path(__file__).resolve().parent / "views"
 

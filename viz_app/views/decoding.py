@@ -16,6 +16,8 @@ from viz_app.figures.stepping import PLAY_SPEEDS_MS, stepping_figure
 from viz_app.resources import ModelInfo
 from viz_app.settings import TRACE_TOP_K
 
+START_KEY = "dec_step"  # viz_app/links.py carries it in the URL as "step"
+
 st.title("Decoding step by step")
 info = context.model_or_stop()
 st.markdown(
@@ -35,6 +37,18 @@ with st.sidebar:
     )
     head = st.selectbox("Head (from 0)", list(range(info.n_heads)), key="dec_head", persist_state="session")
     top_k = st.slider("Next-token candidates shown", 1, TRACE_TOP_K, 5, key="dec_topk", persist_state="session")
+    if not isinstance(st.session_state.get(START_KEY), int) or not 0 <= st.session_state[START_KEY] < count:
+        st.session_state.pop(START_KEY, None)  # a link's step beyond this translation's steps: start at 0
+    start = st.number_input(
+        "Open the chart at step",
+        min_value=0,
+        max_value=count - 1,
+        value=0,
+        step=1,
+        key=START_KEY,
+        help="The step the chart shows first, and the step a copied link opens at. The chart's own slider and "
+        "Play buttons then move through the steps in the browser, without changing this.",
+    )
 
 
 def chips(label: str, ids: Sequence[int], tokens: Sequence[str], info: ModelInfo) -> None:
@@ -71,7 +85,7 @@ st.markdown(
     "input at position t and predicts the token at position t + 1**: the token step t chooses."
 )
 ui.chart(
-    stepping_figure(step_series(trace, layer, head, top_k)),
+    stepping_figure(step_series(trace, layer, head, top_k), start=int(start)),
     f"Decoder layer {layer}, head {head}. Numbering starts at 0 for steps, positions, layers and heads.",
     key="dec_steps",
 )
