@@ -25,7 +25,6 @@ from viz_app.exports import (
     number_text,
     position_labels,
     safe_text,
-    trace_download,
 )
 from viz_app.figures.attention import attention_heatmap, head_grid, layer_head_grid
 from viz_app.figures.heads import measures_bars
@@ -165,7 +164,7 @@ def test_the_trace_json_names_every_intervention(tiny_model: Transformer) -> Non
     uniform = [HeadRef("decoder.self_attn", 0, 3)]
     interventions = Interventions(zero_heads=frozenset(zero), uniform_heads=frozenset(uniform), temperature=0.5)
     trace = trace_sentence(tiny_model, [5, 17, 9, 3], top_k=2, interventions=interventions, max_new_tokens=4)
-    document = json.loads(trace_download(trace, zero, uniform, 0.5, indent=2))
-    assert document == json.loads(trace_json(trace, zero, uniform, 0.5))  # the schema of model.translate --json
+    document = json.loads(trace_json(trace, zero, uniform, 0.5, indent=2))
+    assert document == json.loads(trace_json(trace, zero, uniform, 0.5))  # indent changes only the layout
     assert document["zero_heads"] == ["decoder.1.cross_attn:2", "encoder.0.self_attn:1"]
     assert document["uniform_heads"] == ["decoder.0.self_attn:3"] and document["temperature"] == 0.5

@@ -7,16 +7,13 @@ import csv
 import html
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 
-from model.inspect.trace import Trace
-from model.inspect.trace_json import trace_json
-from model.nn.names import HeadRef
 from viz_app.figures.common import MASKED_LABEL
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -375,15 +372,3 @@ def figure_csv(fig: go.Figure) -> str | None:
         writer.writerow(block.header)
         writer.writerows(block.rows)
     return out.getvalue()
-
-
-def trace_download(
-    trace: Trace,
-    zero_heads: Iterable[HeadRef] = (),
-    uniform_heads: Iterable[HeadRef] = (),
-    temperature: float = 1.0,
-    indent: int | None = None,
-) -> str:
-    """The trace as the JSON of `python -m model.translate --json` (`trace_json`: every field, and the
-    interventions that made it)."""
-    return trace_json(trace, zero_heads, uniform_heads, temperature, indent)

@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from model.data.checkpoint import ModelLoadError
+from model.inspect.trace_json import trace_json
 from model.nn.names import HeadRef, every_head
 from model.pipeline import InputError
 from viz_app import exports, resources
@@ -120,8 +121,9 @@ def interventions_in_force(path: str) -> tuple[tuple[HeadRef, ...], tuple[HeadRe
 
 
 def trace_button(path: str, text: str) -> None:
-    """Download the whole trace of the sentence as JSON: `python -m model.translate --json`'s schema, with the
-    interventions in force (exports.trace_download). Written only when clicked, without rerunning the page."""
+    """Download the whole trace of the sentence as JSON: `python -m model.translate --json`'s schema
+    (model.inspect.trace_json), with the interventions in force. Written only when clicked, without rerunning the
+    page."""
     try:
         resources.check_sentence(path, text)
         zero, uniform, temperature = interventions_in_force(path)
@@ -130,7 +132,7 @@ def trace_button(path: str, text: str) -> None:
 
     def data() -> str:
         trace = resources.get_trace(path, text, zero, uniform, temperature)
-        return exports.trace_download(trace, zero, uniform, temperature)
+        return trace_json(trace, zero, uniform, temperature)
 
     changed = len(zero) + len(uniform)
     note = (

@@ -22,6 +22,7 @@ from viz_app.figures.common import (
     heatmap_figure,
     label_room,
     masked_legend_entry,
+    plot_values,
 )
 from viz_app.figures.tiles import (
     TILE_CELL_PX,
@@ -105,9 +106,20 @@ def _tiled_figure(
     shapes: list[dict[str, Any]],
     width: int | None = None,
     on_top: Sequence[go.Scatter] = (),
+    panel_ids: np.ndarray | None = None,
+    panel_hover: str = "",
 ) -> go.Figure:
     traces = tiled_traces(
-        panels, tiling, names, query_labels, key_labels, scale=WEIGHTS, allowed=allowed, coloraxis="coloraxis"
+        panels,
+        tiling,
+        names,
+        query_labels,
+        key_labels,
+        scale=WEIGHTS,
+        allowed=allowed,
+        coloraxis="coloraxis",
+        panel_ids=panel_ids,
+        panel_hover=panel_hover,
     )
     has_mask = len(traces) == 2
     data: list[Any] = [*traces, masked_legend_entry()] if has_mask else list(traces)
@@ -132,6 +144,11 @@ def _tiled_figure(
 LONG_SENTENCE_TOKENS = 16  # above this, the head grid puts two panels side by side instead of four
 
 
+def _hidden_ticks(axes: dict[str, Any]) -> dict[str, Any]:
+    """The axes with their tick labels kept (hover reads a cell's row and column names from them) but not drawn."""
+    return {name: {**axis, "showticklabels": False, "ticks": ""} for name, axis in axes.items()}
+
+
 def head_grid(
     weights: np.ndarray,
     query_labels: Sequence[str],
@@ -143,6 +160,7 @@ def head_grid(
     panel_height: int = 230,
     show_labels: bool | None = None,
     highlight: Highlight = None,
+    compact_hover: bool = False,
 ) -> go.Figure:
     """Every head of one layer, weights [H, T_q, T_k], as panels of one heatmap on one 0..1 colour scale.
 
@@ -150,6 +168,8 @@ def head_grid(
     square, so the figure grows with the sentence (layout.width is the narrowest it may be drawn) and panels
     go two to a row above LONG_SENTENCE_TOKENS tokens. show_labels=False leaves the labels out (hover still
     names every cell). highlight: (query row, key column) outlined in every panel, either may be None.
+    compact_hover: the same hover, built from the head's number and the axes' tick labels instead of a text
+    string per cell (see tiles.tiled_traces), a fraction of the bytes to send.
     """
     _check_stack(weights, 3, query_labels, key_labels)
     heads, n_queries, n_keys = weights.shape
@@ -166,7 +186,7 @@ def head_grid(
         row_gap=gap_cells(n_queries, cell_px, PANEL_TITLE_PX + 6),
         col_gap=gap_cells(n_keys, cell_px, 16),
     )
-    panels = np.full((rows, cols, n_queries, n_keys), np.nan)
+    panels = np.full((rows, cols, n_queries, n_keys), np.nan, dtype=plot_values(weights).dtype)
     names = [["" for _ in range(cols)] for _ in range(rows)]
     annotations = []
     shapes: list[dict[str, Any]] = []
@@ -177,11 +197,15 @@ def head_grid(
         names[row][col] = f"head {head}"
         annotations.append(panel_title(tiling, row, col, f"head {head}"))
         shapes += cross_shapes(query, key, n_queries, n_keys, x_offset=tiling.left(col), y_offset=tiling.top(row))
+    ticked = show_labels or compact_hover
     axes = tiled_axes(
         tiling,
-        tiling.ticks(key_labels, "x") if show_labels else None,
-        tiling.ticks(query_labels, "y") if show_labels else None,
+        tiling.ticks(key_labels, "x") if ticked else None,
+        tiling.ticks(query_labels, "y") if ticked else None,
     )
+    if ticked and not show_labels:
+        axes = _hidden_ticks(axes)
+    ids = np.arange(rows * cols).reshape(rows, cols) if compact_hover else None
     left = label_room(query_labels, TILE_FONT_PX) + 6 if show_labels else 10
     plot_width = round(tiling.shape[1] * cell_px)
     return _tiled_figure(
@@ -202,6 +226,8 @@ def head_grid(
         annotations=annotations,
         shapes=shapes,
         width=left + plot_width + colorbar_room("weight") + 10,
+        panel_ids=ids,
+        panel_hover="head %{customdata}",
     )
 
 
@@ -215,12 +241,16 @@ def layer_head_grid(
     panel_height: int = 120,
     selected: tuple[int, int] | None = None,
     click_hint: str | None = None,
+    compact_hover: bool = False,
 ) -> go.Figure:
     """Small multiples of every layer (rows) and head (columns), weights [L, H, T_q, T_k], one 0..1 scale.
 
     selected: (layer, head) to outline, e.g. the head shown stage by stage. click_hint: when given, every panel
     gets an invisible click target (see common.click_targets) whose customdata is [layer, head] and whose hover
     names the head followed by this hint; the target takes the hover over most of its panel.
+    compact_hover: the cells' hover (layer, head, query, key, weight) built from each panel's [layer, head] and
+    hidden tick labels instead of a text string per cell (see tiles.tiled_traces), a fraction of the bytes; the
+    hidden labels also name the rows and columns of the CSV download.
     """
     _check_stack(weights, 4, query_labels, key_labels)
     layers, heads, n_queries, n_keys = weights.shape
@@ -262,10 +292,14 @@ def layer_head_grid(
         allowed=allowed,
         plot_height=round(tiling.shape[0] * cell_px),
         margin={"l": 30, "b": 10, "t": PANEL_TITLE_PX},
-        axes=tiled_axes(tiling, None, None),
+        axes=_hidden_ticks(tiled_axes(tiling, tiling.ticks(key_labels, "x"), tiling.ticks(query_labels, "y")))
+        if compact_hover
+        else tiled_axes(tiling, None, None),
         annotations=annotations,
         shapes=shapes,
         on_top=on_top,
+        panel_ids=np.indices((layers, heads)).transpose(1, 2, 0) if compact_hover else None,
+        panel_hover="layer %{customdata[0]}, head %{customdata[1]}",
     )
 
 

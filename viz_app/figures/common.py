@@ -51,6 +51,19 @@ def symmetric_scale(values: np.ndarray, floor: float = 1e-6) -> Scale:
     return Scale(DIVERGING_SCALE, -bound, bound)
 
 
+def plot_values(values: Any) -> np.ndarray:
+    """values as the float array a figure sends: float32 data stays float32 (plotly sends an array as its raw bytes,
+    so this halves them and keeps every digit), anything wider becomes float64."""
+    array = np.asarray(values)
+    dtype = np.float32 if np.result_type(array.dtype, np.float32) == np.float32 else np.float64
+    return array.astype(dtype, copy=False)
+
+
+def masked_layer_z(masked: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
+    """The z of a grey masked layer: 0 where a cell is masked, NaN (no cell, no hover) elsewhere."""
+    return np.where(masked, 0.0, np.nan).astype(dtype)
+
+
 def masked_cells(values: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
     """bool [R, C]: True where a cell is masked, from `allowed` when given, else where the value is -inf."""
     if allowed is not None:
@@ -79,7 +92,7 @@ def heatmap_traces(
     Masked cells are NaN in the value layer, so the grey layer shows through with hover text 'masked (−inf)'.
     axes: '' for the first subplot, '2', '3', ... for the others. Labels are escaped here.
     """
-    values = np.asarray(values, dtype=np.float64)
+    values = plot_values(values)
     if values.ndim != 2:
         raise ValueError(f"a heatmap needs a 2-D array, got shape {values.shape}")
     if values.shape != (len(row_labels), len(col_labels)):
@@ -91,7 +104,7 @@ def heatmap_traces(
     if masked.any():
         traces.append(
             go.Heatmap(
-                z=np.where(masked, 0.0, np.nan),
+                z=masked_layer_z(masked),
                 x=x,
                 y=y,
                 colorscale=[[0.0, MASKED_COLOUR], [1.0, MASKED_COLOUR]],

@@ -217,7 +217,7 @@ def mask_heatmap(
     highlight: (query row, key column) to outline, either may be None."""
     row, col = highlight or (None, None)
     allowed = allowed.astype(bool)
-    values = np.where(allowed, 0.0, -np.inf)
+    values = np.where(allowed, 0.0, -np.inf).astype(np.float32)  # two exact values: float32 sends half the bytes
     # The mask has only two values, 0 and -inf (grey, in the legend): a colour bar would suggest a range.
     return heatmap_figure(
         values,

@@ -15,7 +15,16 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from viz_app.figures.common import MASKED_COLOUR, MASKED_LABEL, Scale, escape_label, escape_labels, masked_cells
+from viz_app.figures.common import (
+    MASKED_COLOUR,
+    MASKED_LABEL,
+    Scale,
+    escape_label,
+    escape_labels,
+    masked_cells,
+    masked_layer_z,
+    plot_values,
+)
 
 
 @dataclass(frozen=True)
@@ -94,40 +103,50 @@ def tiled_traces(
     col_name: str = "key",
     value_name: str = "weight",
     coloraxis: str | None = None,
+    panel_ids: np.ndarray | None = None,
+    panel_hover: str = "",
 ) -> list[go.Heatmap]:
     """The traces of every panel at once: a grey layer for masked cells (if any), then the values.
 
     panels [rows, cols, R, C]; allowed [R, C] (the same mask for every panel) or None; panel_names[row][col]
-    starts each hover text. Gaps and masked cells are NaN in the value layer; hover skips the gaps.
+    starts each hover text. Gaps and masked cells are NaN in the value layer; hover skips the gaps. A panel that
+    is all NaN is an empty slot: it draws nothing, not even its masked cells.
+
+    panel_ids: [rows, cols] or [rows, cols, k] small integers naming each panel, for a lighter hover. Then no text
+    string is sent per cell: each cell's customdata is its panel's id (0 where its layer has no cell), panel_hover
+    names the panel from it (a constant plotly template such as 'head %{customdata}'), and the row and column names
+    are the axes' tick labels at the cell (%{y}, %{x}), so the caller puts a tick (hidden ones do) on every row and
+    column of every panel. panel_names are not used then.
     """
-    panels = np.asarray(panels, dtype=np.float64)
+    panels = plot_values(panels)
     if panels.ndim != 4 or panels.shape[2:] != (len(row_labels), len(col_labels)):
         raise ValueError(f"panels {panels.shape} do not fit {len(row_labels)} row and {len(col_labels)} column labels")
     masked = masked_cells(panels[0, 0], allowed) if allowed is not None else np.isneginf(panels)
-    masked_all = np.broadcast_to(masked, panels.shape)
+    present = ~np.isnan(panels).all(axis=(2, 3))  # an empty slot of the grid (fewer panels than places) is all NaN
+    masked_all = np.broadcast_to(masked, panels.shape) & present[:, :, None, None]
     values = np.where(masked_all | ~np.isfinite(panels), np.nan, panels)
-    rows_text, cols_text = escape_labels(row_labels), escape_labels(col_labels)
-    hover = np.empty(panels.shape, dtype=object)
-    for row in range(tiling.rows):
-        for col in range(tiling.cols):
-            name = escape_label(panel_names[row][col])
-            hover[row, col] = [[f"{name}<br>{row_name} {r}<br>{col_name} {c}" for c in cols_text] for r in rows_text]
-    z = tiling.place(values, np.nan)
-    text = tiling.place(hover, "")
+    placed_mask = tiling.place(np.ascontiguousarray(masked_all), False)
+    if panel_ids is None:
+        value_hover, masked_hover = _text_hover(
+            tiling, panel_names, row_labels, col_labels, row_name, col_name, placed_mask
+        )
+        names = "%{text}"
+    else:
+        value_hover, masked_hover = _id_hover(tiling, panel_ids, placed_mask)
+        names = f"{panel_hover}<br>{row_name} %{{y}}<br>{col_name} %{{x}}"
     traces: list[go.Heatmap] = []
     if masked_all.any():
         traces.append(
             go.Heatmap(
-                z=tiling.place(np.where(masked_all, 0.0, np.nan), np.nan),
-                text=np.where(tiling.place(masked_all, False), text, ""),
+                z=masked_layer_z(placed_mask),
+                **masked_hover,
                 colorscale=[[0.0, MASKED_COLOUR], [1.0, MASKED_COLOUR]],
                 showscale=False,
                 hoverongaps=False,
-                hovertemplate=f"%{{text}}<br>{MASKED_LABEL}<extra></extra>",
+                hovertemplate=f"{names}<br>{MASKED_LABEL}<extra></extra>",
                 name=MASKED_LABEL,
             )
         )
-        text = np.where(tiling.place(masked_all, False), "", text)
     colour: dict[str, Any] = (
         {"coloraxis": coloraxis}
         if coloraxis
@@ -135,15 +154,55 @@ def tiled_traces(
     )
     traces.append(
         go.Heatmap(
-            z=z,
-            text=text,
+            z=tiling.place(values, np.nan),
+            **value_hover,
             hoverongaps=False,
-            hovertemplate=f"%{{text}}<br>{value_name} %{{z:{scale.hover_format}}}<extra></extra>",
+            hovertemplate=f"{names}<br>{value_name} %{{z:{scale.hover_format}}}<extra></extra>",
             name=value_name,
             **colour,
         )
     )
     return traces
+
+
+def _text_hover(
+    tiling: Tiling,
+    panel_names: Sequence[Sequence[str]],
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    row_name: str,
+    col_name: str,
+    placed_mask: np.ndarray,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The value layer's and the masked layer's {'text': ...}: a hover string per cell naming the panel, row and
+    column, each layer's only where it draws ('' in its other cells and in the gaps)."""
+    rows_text, cols_text = escape_labels(row_labels), escape_labels(col_labels)
+    hover = np.empty((tiling.rows, tiling.cols, len(row_labels), len(col_labels)), dtype=object)
+    for row in range(tiling.rows):
+        for col in range(tiling.cols):
+            name = escape_label(panel_names[row][col])
+            hover[row, col] = [[f"{name}<br>{row_name} {r}<br>{col_name} {c}" for c in cols_text] for r in rows_text]
+    text = tiling.place(hover, "")
+    return {"text": np.where(placed_mask, "", text)}, {"text": np.where(placed_mask, text, "")}
+
+
+def _id_hover(tiling: Tiling, panel_ids: np.ndarray, placed_mask: np.ndarray) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The value layer's and the masked layer's {'customdata': ...}: each cell its panel's id where the layer draws
+    it, 0 elsewhere. Integer arrays of the smallest type that holds the ids: plotly sends them as raw bytes (a byte
+    or two per cell), and plotly.js hands a heatmap's hover customdata[row][column] from them."""
+    ids = np.asarray(panel_ids)
+    if ids.shape[:2] != (tiling.rows, tiling.cols) or ids.ndim > 3 or not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"panel ids {ids.shape} ({ids.dtype}) do not fit {tiling.rows} x {tiling.cols} panels")
+    ids = ids.astype(np.promote_types(np.min_scalar_type(ids.min(initial=0)), np.min_scalar_type(ids.max(initial=0))))
+    cells = (tiling.rows, tiling.cols, tiling.panel_rows, tiling.panel_cols)
+    placed = tiling.place(np.ascontiguousarray(np.broadcast_to(ids[:, :, None, None], cells + ids.shape[2:])), 0)
+    inside = tiling.place(np.ones(cells, dtype=bool), False)
+
+    def layer(drawn: np.ndarray) -> np.ndarray:
+        keep = drawn.reshape(drawn.shape + (1,) * (placed.ndim - 2))
+        return np.where(keep, placed, 0).astype(placed.dtype)
+
+    return {"customdata": layer(inside & ~placed_mask)}, {"customdata": layer(inside & placed_mask)}
 
 
 def panel_outline(tiling: Tiling, row: int, col: int, colour: str) -> dict[str, Any]:

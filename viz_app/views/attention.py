@@ -219,6 +219,7 @@ def layer_view(view: View) -> None:
             title=f"{view.kind_name}, layer {layer}: every head",
             allowed=view.allowed,
             highlight=highlight,
+            compact_hover=True,
         ),
         "Each panel is one head: row = the query token, column = the key token it looks at, and every row adds up "
         f"to 1. {ROWS_NOTE} {GRID_NOTE}",
@@ -253,6 +254,7 @@ def overview(view: View) -> None:
             allowed=view.allowed,
             selected=(layer, head),
             click_hint=CLICK_HINT,
+            compact_hover=True,
         ),
         "The whole attention site at a glance, all on the same 0 to 1 scale, layers and heads numbered from 0. "
         "Click a panel to look at that head stage by stage below; the orange frame marks the one shown there. "

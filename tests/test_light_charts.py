@@ -1,0 +1,160 @@
+"""The Attention page's charts are light to send: float32 numbers travel as float32, and the tiled grids name a
+cell in its hover from its panel's number and the axes' tick labels instead of one text string per cell. The
+lighter form shows the same hover and downloads the same numbers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import plotly.io as pio
+import pytest
+from app_helpers import APP_PATH, models_dir  # noqa: F401  (models_dir is a fixture)
+from streamlit.testing.v1 import AppTest
+
+from viz_app.exports import figure_csv
+from viz_app.figures import attention, common, stages
+from viz_app.figures.tiles import Tiling, tiled_traces
+
+LABELS = ["<s>", "▁a", "▁dog", "&", "<b>x</b>", "</s>"]
+NORMAL = "A brown dog is running through the grass with a ball in its mouth."
+FIELD = re.compile(r"%\{(customdata(?:\[\d\])?|x|y)\}")
+
+
+def rng_weights(*shape: int, seed: int = 0) -> np.ndarray:
+    raw = np.random.default_rng(seed).random(shape, dtype=np.float32)
+    return raw / raw.sum(axis=-1, keepdims=True)
+
+
+def causal(n: int) -> np.ndarray:
+    return np.tril(np.ones((n, n), dtype=bool))
+
+
+def tick_names(axis) -> dict[float, str]:  # type: ignore[no-untyped-def]
+    return {float(v): str(t) for v, t in zip(axis.tickvals, axis.ticktext, strict=True)}
+
+
+def hover_of(fig, trace, row: int, col: int) -> str:  # type: ignore[no-untyped-def]
+    """The hover plotly shows at one cell: the text string of a text hover, or the template filled in from the
+    cell's customdata and the axes' tick labels at its coordinates (what plotly's hover reads on these axes)."""
+    template = trace.hovertemplate.split("<extra>")[0]
+    if trace.text is not None:
+        return template.replace("%{text}", str(np.asarray(trace.text, dtype=object)[row, col]))
+    data = trace.customdata[row][col]
+    x_names, y_names = tick_names(fig.layout.xaxis), tick_names(fig.layout.yaxis)
+
+    def field(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name == "x":
+            return x_names[float(col)]
+        if name == "y":
+            return y_names[float(row)]
+        return str(data if name == "customdata" else data[int(name[-2])])
+
+    return FIELD.sub(field, template)
+
+
+def drawn_cells(trace) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
+    z = np.asarray(trace.z, dtype=float)
+    return [(int(r), int(c)) for r, c in zip(*np.nonzero(np.isfinite(z)), strict=True)]
+
+
+def assert_same_hover_and_numbers(text_fig, light_fig) -> None:  # type: ignore[no-untyped-def]
+    heatmaps = [t for t in text_fig.data if t.type == "heatmap"]
+    light = [t for t in light_fig.data if t.type == "heatmap"]
+    assert [t.name for t in heatmaps] == [t.name for t in light]
+    for old, new in zip(heatmaps, light, strict=True):
+        assert new.text is None and new.customdata is not None
+        np.testing.assert_array_equal(np.asarray(new.z, dtype=float), np.asarray(old.z, dtype=float))
+        cells = drawn_cells(old)
+        assert cells
+        for row, col in cells:
+            assert hover_of(light_fig, new, row, col) == hover_of(text_fig, old, row, col)
+
+
+def test_light_head_grid_shows_the_same_hover_and_downloads_the_same_numbers() -> None:
+    weights = rng_weights(5, 6, 6)
+    for allowed in (None, causal(6)):
+        text_fig = attention.head_grid(weights, LABELS, LABELS, title="t", allowed=allowed, cols=2)
+        light_fig = attention.head_grid(weights, LABELS, LABELS, title="t", allowed=allowed, cols=2, compact_hover=True)
+        assert_same_hover_and_numbers(text_fig, light_fig)
+        assert figure_csv(light_fig) == figure_csv(text_fig)
+        assert light_fig.layout.xaxis.ticktext == text_fig.layout.xaxis.ticktext  # every label still drawn
+
+
+def test_light_head_grid_without_labels_keeps_hidden_ticks_for_its_hover() -> None:
+    weights = rng_weights(4, 6, 6)
+    text_fig = attention.head_grid(weights, LABELS, LABELS, title="t", show_labels=False)
+    light_fig = attention.head_grid(weights, LABELS, LABELS, title="t", show_labels=False, compact_hover=True)
+    assert light_fig.layout.xaxis.showticklabels is False and light_fig.layout.yaxis.showticklabels is False
+    assert_same_hover_and_numbers(text_fig, light_fig)
+
+
+def test_light_layer_head_grid_shows_the_same_hover_and_numbers_and_names_the_tokens_in_its_csv() -> None:
+    weights = rng_weights(2, 3, 6, 6)
+    kwargs = {"title": "t", "allowed": causal(6), "selected": (1, 2), "click_hint": "click"}
+    text_fig = attention.layer_head_grid(weights, LABELS, LABELS, **kwargs)
+    light_fig = attention.layer_head_grid(weights, LABELS, LABELS, **kwargs, compact_hover=True)
+    assert_same_hover_and_numbers(text_fig, light_fig)
+    assert light_fig.layout.xaxis.showticklabels is False and light_fig.layout.yaxis.showticklabels is False
+    assert light_fig.data[-1].name == common.CLICK_TARGET_NAME  # the click targets are unchanged, still on top
+    text_blocks, light_blocks = csv_blocks(figure_csv(text_fig)), csv_blocks(figure_csv(light_fig))
+    assert len(light_blocks) == len(text_blocks) == 6
+    for old, new in zip(text_blocks, light_blocks, strict=True):
+        assert new[0][0] == old[0][0]  # the block's name: 'layer 0 · head 0', ...
+        assert new[0][1:] == LABELS and [row[0] for row in new[1:]] == LABELS  # tokens where positions were
+        assert [row[1:] for row in new[1:]] == [row[1:] for row in old[1:]]  # the same numbers
+
+
+def csv_blocks(text: str | None) -> list[list[list[str]]]:
+    blocks: list[list[list[str]]] = [[]]
+    for row in csv.reader(io.StringIO(text or "")):
+        if row:
+            blocks[-1].append(row)
+        else:
+            blocks.append([])
+    return blocks
+
+
+def test_tiled_traces_refuse_panel_ids_that_do_not_fit() -> None:
+    tiling = Tiling(1, 2, 2, 2, 1, 1)
+    panels = np.zeros((1, 2, 2, 2), dtype=np.float32)
+    with pytest.raises(ValueError):
+        tiled_traces(
+            panels, tiling, [["a", "b"]], ["r0", "r1"], ["c0", "c1"], scale=common.WEIGHTS, panel_ids=np.zeros((2, 2))
+        )
+
+
+def test_float32_numbers_are_sent_as_float32_and_wider_ones_in_full() -> None:
+    narrow = rng_weights(3, 4)
+    wide = narrow.astype(np.float64) / 3
+    for matrix, dtype in ((narrow, "f4"), (wide, "f8")):
+        fig = stages.scores_heatmap(matrix, LABELS[:3], LABELS[:4], title="t")
+        sent = json.loads(pio.to_json(fig, validate=False))
+        assert sent["data"][0]["z"]["dtype"] == dtype
+        np.testing.assert_array_equal(np.asarray(fig.data[0].z, dtype=np.float64), matrix.astype(np.float64))
+    grid = attention.head_grid(rng_weights(2, 3, 3), LABELS[:3], LABELS[:3], title="t", allowed=causal(3))
+    for trace in json.loads(pio.to_json(grid, validate=False))["data"]:
+        if trace["type"] == "heatmap":
+            assert trace["z"]["dtype"] == "f4"
+
+
+def test_the_attention_page_sends_no_text_string_per_cell(models_dir: Path) -> None:  # noqa: F811
+    at = AppTest.from_file(str(APP_PATH), default_timeout=60)
+    at.run()
+    at.text_area(key="sentence").set_value(NORMAL).run()
+    at.switch_page("views/attention.py")
+    at.run()
+    at.radio(key="att_kind").set_value("decoder.self_attn").run()
+    assert not at.exception, at.exception
+    specs = [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
+    assert len(specs) == 10
+    for spec in specs:
+        for trace in spec["data"]:
+            if trace["type"] == "heatmap":
+                assert "text" not in trace, spec["layout"]["title"]["text"]
+                assert trace["z"]["dtype"] == "f4", spec["layout"]["title"]["text"]
