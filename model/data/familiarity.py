@@ -78,6 +78,6 @@ def warnings(found: Familiarity, source_name: str, target_name: str) -> list[str
         notes.append(
             f"{found.target_leaning} of its {found.pieces} pieces are more frequent in the {target_name} side of the "
             f"training data than in the {source_name} side: it is probably not {source_name}, and this model "
-            f"translates {source_name} -> {target_name}, so expect a confident-looking but meaningless output."
+            f"translates {source_name} -> {target_name}: its output may read fluently and still be wrong."
         )
     return notes
