@@ -387,18 +387,7 @@ class Grid:
 
     def panel_title(self, row: int, col: int, text: str) -> dict[str, Any]:
         """An annotation centred above one panel."""
-        x0, x1 = self.x_domain(col)
-        return {
-            "text": escape_label(text),
-            "x": (x0 + x1) / 2,
-            "y": self.y_domain(row)[1],
-            "xref": "paper",
-            "yref": "paper",
-            "xanchor": "center",
-            "yanchor": "bottom",
-            "showarrow": False,
-            "font": {"size": 12},
-        }
+        return panel_title_annotation(text, self.x_domain(col), self.y_domain(row)[1])
 
     def row_title(self, row: int, text: str) -> dict[str, Any]:
         """An annotation left of a row of panels."""
@@ -513,3 +502,19 @@ def click_targets(
         showlegend=False,
         name=CLICK_TARGET_NAME,
     )
+
+
+def panel_title_annotation(text: str, x_domain: Sequence[float], top: float) -> dict[str, Any]:
+    """An annotation (escaped text) centred above the panel whose x domain is x_domain and whose top is `top`,
+    both in paper coordinates."""
+    return {
+        "text": escape_label(text),
+        "x": (x_domain[0] + x_domain[1]) / 2,
+        "y": top,
+        "xref": "paper",
+        "yref": "paper",
+        "xanchor": "center",
+        "yanchor": "bottom",
+        "showarrow": False,
+        "font": {"size": 12},
+    }

@@ -24,6 +24,7 @@ from viz_app.figures.common import (
     heatmap_traces,
     label_room,
     label_ticks,
+    panel_title_annotation,
     symmetric_scale,
 )
 
@@ -133,19 +134,7 @@ def qkv_figure(
             "domain": [0.0, 1.0],
             "anchor": f"x{suffix}",
         }
-        annotations.append(
-            {
-                "text": f"{name}  ({matrix.shape[0]} × {matrix.shape[1]})",
-                "x": (domain[0] + domain[1]) / 2,
-                "y": 1.0,
-                "xref": "paper",
-                "yref": "paper",
-                "xanchor": "center",
-                "yanchor": "bottom",
-                "showarrow": False,
-                "font": {"size": 12},
-            }
-        )
+        annotations.append(panel_title_annotation(f"{name}  ({matrix.shape[0]} × {matrix.shape[1]})", domain, 1.0))
         row = query if col == 0 else key
         shapes += cross_shapes(row, None, len(labels), len(dims), xref=f"x{suffix}", yref=f"y{suffix}")
         x += panel_w
