@@ -163,11 +163,23 @@ def selectable_chart(fig: go.Figure, explanation: str, *, key: str, on_select: C
     followed by its explanation. `on_select` runs before the next rerun; it finds the click with
     clicked_customdata(st.session_state[key]). Meant for figures that fit their column (no layout.width). Downloads
     as `chart`'s: PNG from the toolbar, CSV from the button under the explanation."""
+    if defined_in_page(on_select):
+        raise ValueError(
+            "a clickable chart's callback must come from an imported module (viz_app.clicks), not a page script: "
+            "Streamlit keeps it after the chart changes, and with it every value of the page run that defined it"
+        )
     stem = download_stem(fig)
     config = chart_config(stem)
     st.plotly_chart(fig, width="stretch", config=config, key=key, on_select=on_select, selection_mode="points")
     st.caption(explanation)
     csv_button(fig, stem, key)
+
+
+def defined_in_page(callback: Callable[..., Any]) -> bool:
+    """Whether a callback (or the function a functools.partial wraps) was defined in a page script, which Streamlit
+    runs as __main__ afresh on every rerun (see viz_app.clicks)."""
+    function = getattr(callback, "func", callback)
+    return getattr(function, "__module__", None) == "__main__"
 
 
 def clicked_customdata(selection: Any) -> list[Any] | None:

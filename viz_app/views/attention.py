@@ -11,6 +11,18 @@ from model.inspect.trace import AttentionStages
 from model.nn.names import ATTENTION_KINDS, HeadRef
 from viz_app import context, links, resources, sidebar, ui
 from viz_app.analysis import KIND_NAMES, allowed_keys
+from viz_app.clicks import (
+    HEAD_KEY,
+    KEY_KEY,
+    LAYER_KEY,
+    LAYER_VIEW,
+    OVERVIEW,
+    OVERVIEW_CHART,
+    QUERY_KEY,
+    STAGE_VIEW,
+    head_clicked,
+    rerun,
+)
 from viz_app.figures.attention import head_grid, layer_head_grid, mean_heatmap
 from viz_app.figures.stages import mask_heatmap, qkv_figure, scores_heatmap, vectors_heatmap, weights_heatmap
 
@@ -115,9 +127,6 @@ GRID_NOTE = {
     "source in word order (alignment); a bright column is a head resting on one source token such as </s>.",
 }[kind]
 
-LAYER_KEY, HEAD_KEY, QUERY_KEY, KEY_KEY = "att_layer", "att_head", "att_query", "att_key"
-OVERVIEW_CHART = "att_layers"
-LAYER_VIEW, OVERVIEW, STAGE_VIEW = "att_layer_view", "att_overview", "att_stage_view"
 CLICK_HINT = "click to look at this head stage by stage"
 
 
@@ -148,22 +157,6 @@ def drop_stale(key: str, count: int) -> None:
 def chosen(key: str, count: int) -> int | None:
     value = st.session_state.get(key)
     return value if isinstance(value, int) and 0 <= value < count else None
-
-
-def rerun(fragments: tuple[str, ...]) -> None:
-    """Widget callback: rerun only the sections that depend on the widget (never the whole page)."""
-    st.rerun(list(fragments))
-
-
-def head_clicked() -> None:
-    """The layers x heads grid was clicked: its point's customdata is [layer, head]; choose that head."""
-    point = ui.clicked_customdata(st.session_state.get(OVERVIEW_CHART))
-    if point is None:
-        return  # a click beside the targets (or a second click that cleared the selection) changes nothing
-    layer, head = int(point[0]), int(point[1])
-    layer_changed = layer != st.session_state.get(LAYER_KEY)
-    st.session_state[LAYER_KEY], st.session_state[HEAD_KEY] = layer, head
-    rerun((LAYER_VIEW, OVERVIEW, STAGE_VIEW) if layer_changed else (OVERVIEW, STAGE_VIEW))
 
 
 def sync_link() -> None:

@@ -14,6 +14,7 @@ from model.inspect.head_measures import SUMMARY_NAMES, HeadMeasures, label_head,
 from model.nn.names import ATTENTION_KINDS, HeadRef
 from viz_app import context, resources, sidebar, ui
 from viz_app.analysis import KIND_NAMES, allowed_keys
+from viz_app.clicks import IMPORTANCE_KEY, INSPECT_KEY, importance_clicked
 from viz_app.figures.attention import attention_heatmap
 from viz_app.figures.heads import difference_heatmap, importance_heatmap, logprob_steps, measures_bars, pruning_curve
 from viz_app.head_report import bleu_at, comparison, head_of, head_title, ranked
@@ -23,16 +24,6 @@ MODES = {
     "uniform": "Make uniform (equal weight on every allowed key)",
     "only": "Keep only these (every other head of their kinds off)",
 }
-INSPECT_KEY = "lab_inspect"
-IMPORTANCE_KEY = "lab_importance_{kind}"
-
-
-def open_clicked_head(kind: str) -> None:
-    """An importance heatmap was clicked: its point's customdata is [layer, head]; look at that head."""
-    point = ui.clicked_customdata(st.session_state.get(IMPORTANCE_KEY.format(kind=kind)))
-    if point is not None:
-        st.session_state[INSPECT_KEY] = HeadRef(kind, int(point[0]), int(point[1]))
-
 
 st.title("Head lab")
 info = context.model_or_stop()
@@ -197,7 +188,7 @@ for kind in ATTENTION_KINDS:
         f"{len(importance)} were computed in one batched pass. Click a cell to look at that head in "
         "“One head, before and after” (or choose it there).",
         key=IMPORTANCE_KEY.format(kind=kind),
-        on_select=partial(open_clicked_head, kind),
+        on_select=partial(importance_clicked, kind),
     )
 
 st.header("What each head does")
