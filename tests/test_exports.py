@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import pytest
 
 from model.inspect.interventions import Interventions
+from model.inspect.trace import AttentionStages
 from model.inspect.trace_json import trace_json
 from model.inspect.tracing import trace_sentence
 from model.nn.names import HeadRef
@@ -29,7 +30,7 @@ from viz_app.exports import (
 from viz_app.figures.attention import attention_heatmap, head_grid, layer_head_grid
 from viz_app.figures.heads import measures_bars
 from viz_app.figures.overview import training_curve
-from viz_app.figures.stages import qkv_figure
+from viz_app.figures.stage_frames import stage_frames_figure
 
 
 def test_csv_reads_back_to_the_same_numbers_and_labels() -> None:
@@ -119,18 +120,93 @@ def test_layers_and_heads_without_tick_labels_are_named_by_row_and_column_titles
         np.testing.assert_array_equal(numbers(block).astype(np.float32), stack[layer, head])
 
 
-def test_panels_on_their_own_axes_are_named_by_their_subplot_titles() -> None:
+ALLOWED = np.array([[j <= i + 1 for j in range(len(KEYS))] for i in range(len(QUERIES))])  # key 3 hidden from 0, 1
+STAGE_BLOCKS = {  # the name of each panel's block, the field of AttentionStages it holds, its row and column labels
+    "Q (3 × 2)": ("q", QUERIES, ["d0", "d1"]),
+    "K (4 × 2)": ("k", KEYS, ["d0", "d1"]),
+    "V (4 × 2)": ("v", KEYS, ["d0", "d1"]),
+    "Q Kᵀ: raw scores": ("raw_scores", QUERIES, KEYS),
+    "Divided by √2": ("scaled_scores", QUERIES, KEYS),
+    "Scaled scores + mask": ("masked_scores", QUERIES, KEYS),
+    "softmax(row): the attention weights": ("weights", QUERIES, KEYS),
+    "Weights × V: the head's output": ("output", QUERIES, ["d0", "d1"]),
+}
+MASK_BLOCK = "The mask added to the scores"
+
+
+def layer_stages(heads: int = 6) -> list[AttentionStages]:
+    """Every stage of `heads` heads (d_k 2) over QUERIES and KEYS, -inf before the softmax where ALLOWED is False."""
     rng = np.random.default_rng(3)
-    q, k, v = (rng.standard_normal((n, 2)).astype(np.float32) for n in (3, 4, 4))
-    blocks = read_blocks(figure_csv(qkv_figure(q, k, v, QUERIES, KEYS, title="t")) or "")
-    assert [block[0] for block in blocks] == [
-        ["Q (3 × 2)", "d0", "d1"],
-        ["K (4 × 2)", "d0", "d1"],
-        ["V (4 × 2)", "d0", "d1"],
-    ]
-    for block, matrix, labels in zip(blocks, (q, k, v), (QUERIES, KEYS, KEYS), strict=True):
-        assert [row[0] for row in block[1:]] == labels
-        np.testing.assert_array_equal(numbers(block).astype(np.float32), matrix)
+    made = []
+    for head in range(heads):
+        q = rng.standard_normal((len(QUERIES), 2)).astype(np.float32) * (head + 1)
+        k, v = (rng.standard_normal((len(KEYS), 2)).astype(np.float32) for _ in range(2))
+        raw = q @ k.T
+        scaled = raw / np.float32(np.sqrt(2.0))
+        masked = np.where(ALLOWED, scaled, np.float32(-np.inf))
+        exp = np.exp(masked - masked.max(axis=-1, keepdims=True))
+        weights = exp / exp.sum(axis=-1, keepdims=True)
+        made.append(AttentionStages("decoder.0.self_attn", head, q, k, v, raw, scaled, masked, weights, weights @ v))
+    return made
+
+
+def stages_figure(layer: list[AttentionStages], head: int = 0) -> go.Figure:
+    notes = [f"head {h} <i>note</i>" for h in range(len(layer))]
+    return stage_frames_figure(layer, QUERIES, KEYS, title="t", head=head, scale_text="√2", notes=notes)
+
+
+def sections(text: str) -> list[tuple[str | None, list[list[list[str]]]]]:
+    """The CSV's sections: what no frame changes (None), then each frame's, named by the row before its blocks."""
+    found: list[tuple[str | None, list[list[list[str]]]]] = [(None, [])]
+    for block in read_blocks(text):
+        if len(block[0]) == 1 and block[0][0].startswith("Head "):
+            found.append((block[0][0], []))
+            block = block[1:]
+        found[-1][1].append(block)
+    return found
+
+
+def test_the_stage_figure_writes_the_mask_once_then_every_heads_panels_under_its_name() -> None:
+    layer = layer_stages(6)
+    fig = stages_figure(layer, head=2)
+    text = figure_csv(fig) or ""
+    found = sections(text)
+    assert [name for name, _ in found] == [None, *(f"Head {h}" for h in range(6))]  # as the slider names them
+    (mask,) = found[0][1]  # the mask, the same for every head, once and before the first head
+    assert mask[0] == [MASK_BLOCK, *KEYS] and [row[0] for row in mask[1:]] == QUERIES
+    np.testing.assert_array_equal(numbers(mask), np.where(ALLOWED, 0.0, -np.inf))
+    assert sum(row[:1] == [MASK_BLOCK] for row in csv.reader(io.StringIO(text))) == 1
+    for head, (_, blocks) in enumerate(found[1:]):
+        assert [block[0][0] for block in blocks] == list(STAGE_BLOCKS)
+        for block in blocks:
+            field, rows, columns = STAGE_BLOCKS[block[0][0]]
+            assert block[0][1:] == columns and [row[0] for row in block[1:]] == rows, block[0][0]
+            expected = np.asarray(getattr(layer[head], field), dtype=np.float64)
+            if field == "weights":  # a masked weight is 0 in the numbers and 'masked' in the file, as drawn
+                expected = np.where(ALLOWED, expected, -np.inf)
+            np.testing.assert_array_equal(numbers(block).astype(np.float32), expected.astype(np.float32))
+    raw_5 = dict((block[0][0], block) for block in found[6][1])["Q Kᵀ: raw scores"]
+    assert raw_5[0] == ["Q Kᵀ: raw scores", *KEYS] and [row[0] for row in raw_5[1:]] == QUERIES
+    np.testing.assert_array_equal(numbers(raw_5).astype(np.float32), layer[5].raw_scores)
+    assert has_data(fig)
+    assert figure_csv(stages_figure(layer, head=5)) == text  # the file holds every head, whichever is shown
+
+
+def test_a_figure_without_frames_keeps_its_blocks_named_by_their_subplot_titles() -> None:
+    layer = layer_stages(3)
+    fig = stages_figure(layer, head=1)
+    still = go.Figure(data=fig.data, layout=fig.layout)  # the same panels, no frames: only head 1, no sections
+    blocks = read_blocks(figure_csv(still) or "")
+    names = [block[0][0] for block in blocks]
+    assert names == [*list(STAGE_BLOCKS)[:5], MASK_BLOCK, *list(STAGE_BLOCKS)[5:]]  # in the order drawn
+    assert not any(len(block[0]) == 1 for block in blocks)  # no 'Head' rows
+    by_name = {block[0][0]: block for block in blocks}
+    framed = sections(figure_csv(fig) or "")
+    assert by_name[MASK_BLOCK] == framed[0][1][0]
+    for block in framed[2][1]:  # what the frame of head 1 writes is what the still figure of head 1 writes
+        assert by_name[block[0][0]] == block
+    q = by_name["Q (3 × 2)"]
+    np.testing.assert_array_equal(numbers(q).astype(np.float32), layer[1].q)
 
 
 def test_bars_and_lines_write_their_series_side_by_side() -> None:

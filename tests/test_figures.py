@@ -10,8 +10,8 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from model.inspect.trace import index_labels
-from viz_app.figures import attention, common, embeddings, positional, stages
+from model.inspect.trace import AttentionStages, index_labels
+from viz_app.figures import attention, common, embeddings, positional, stage_frames, vectors
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURE_MODULES = sorted(p.stem for p in (ROOT / "viz_app" / "figures").glob("*.py") if p.stem != "__init__")
@@ -50,6 +50,114 @@ def assert_escaped(labels) -> None:  # type: ignore[no-untyped-def]
     joined = " ".join(str(label) for label in labels)
     assert "<b>" not in joined and "</b>" not in joined
     assert "&lt;b&gt;x&lt;/b&gt;" in joined
+
+
+def scores_figure(scores: np.ndarray, query_labels, key_labels, *, title: str, highlight=None) -> go.Figure:  # type: ignore[no-untyped-def]
+    """A score matrix [T_q, T_k] alone (raw, scaled or + mask) on a diverging scale centred on 0, -inf cells grey."""
+    row, col = highlight or (None, None)
+    return common.heatmap_figure(
+        scores,
+        query_labels,
+        key_labels,
+        title=title,
+        scale=common.symmetric_scale(scores),
+        value_name="score",
+        row_title="query",
+        col_title="key",
+        highlight_row=row,
+        highlight_col=col,
+    )
+
+
+def mask_figure(allowed: np.ndarray, query_labels, key_labels, *, title: str, highlight=None) -> go.Figure:  # type: ignore[no-untyped-def]
+    """The additive mask alone: 0 (light) where a key may be attended, -inf (grey) where not, no colour bar."""
+    row, col = highlight or (None, None)
+    allowed = allowed.astype(bool)
+    return common.heatmap_figure(
+        np.where(allowed, 0.0, -np.inf).astype(np.float32),
+        query_labels,
+        key_labels,
+        title=title,
+        scale=stage_frames.MASK_SCALE,
+        allowed=allowed,
+        value_name="added to the score",
+        row_title="query",
+        col_title="key",
+        show_scale=False,
+        highlight_row=row,
+        highlight_col=col,
+    )
+
+
+# The value layers of the stage figure, by trace name, and the field of AttentionStages each one draws.
+STAGE_FIELDS = {
+    "Q": "q",
+    "K": "k",
+    "V": "v",
+    "raw score": "raw_scores",
+    "scaled score": "scaled_scores",
+    "score + mask": "masked_scores",
+    "weight": "weights",
+    "output": "output",
+}
+MASK_NAME = "added to the score"  # the mask panel's value layer: the same for every head
+MATRIX_NAMES = ("raw score", "scaled score", MASK_NAME, "score + mask", "weight")  # query x key panels
+
+
+def make_stages(
+    heads: int, n_q: int, n_k: int, d_k: int = 8, *, allowed: np.ndarray | None = None, seed: int = 0
+) -> list[AttentionStages]:
+    """One layer's heads computed as the model does, head h's Q (h + 1) times larger (so each head has its own
+    range), -inf before the softmax where `allowed` is False."""
+    rng = np.random.default_rng(seed)
+    allowed = np.ones((n_q, n_k), dtype=bool) if allowed is None else allowed
+    made = []
+    for head in range(heads):
+        q = (rng.normal(size=(n_q, d_k)) * (head + 1)).astype(np.float32)
+        k, v = (rng.normal(size=(n_k, d_k)).astype(np.float32) for _ in range(2))
+        raw = q @ k.T
+        scaled = raw / np.float32(np.sqrt(d_k))
+        masked = np.where(allowed, scaled, -np.inf).astype(np.float32)
+        exp = np.exp(masked - masked.max(axis=-1, keepdims=True))
+        weights = (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+        output = (weights @ v).astype(np.float32)
+        made.append(AttentionStages("decoder.0.self_attn", head, q, k, v, raw, scaled, masked, weights, output))
+    return made
+
+
+def stage_notes(count: int) -> list[str]:
+    return [f"head {h}: query <b>{h}</b> & its keys" for h in range(count)]
+
+
+def stage_figure(stages_, query_labels, key_labels, *, head: int = 0, highlight=None, notes=None) -> go.Figure:  # type: ignore[no-untyped-def]
+    return stage_frames.stage_frames_figure(
+        stages_,
+        query_labels,
+        key_labels,
+        title="Decoder self-attention, layer 0",
+        head=head,
+        scale_text="√8",
+        notes=stage_notes(len(stages_)) if notes is None else notes,
+        highlight=highlight,
+    )
+
+
+def expected_stage_z(stage: AttentionStages, name: str) -> np.ndarray:
+    """What a stage panel draws for one head: its numbers, NaN where the mask removed a cell (-inf, or a weight
+    of exactly 0 there), so the grey layer under it shows through."""
+    values = np.asarray(getattr(stage, STAGE_FIELDS[name]), dtype=np.float64)
+    if name in ("score + mask", "weight"):
+        values = np.where(np.isfinite(stage.masked_scores), values, np.nan)
+    return values
+
+
+def named_layer(fig: go.Figure, name: str) -> go.Heatmap:
+    (layer,) = [trace for trace in value_layers(fig) if trace.name == name]
+    return layer
+
+
+def suffix_of(trace: go.Heatmap) -> str:
+    return (trace.xaxis or "x")[1:]
 
 
 # --- labels and escaping -------------------------------------------------------------------------------------------
@@ -114,7 +222,7 @@ def test_masked_cells_are_nan_with_a_separate_grey_layer() -> None:
 def test_minus_inf_scores_are_masked_without_an_explicit_mask() -> None:
     scores = np.where(causal(4), np.arange(16.0).reshape(4, 4) - 8, -np.inf)
     before = scores.copy()
-    fig = stages.scores_heatmap(scores, LABELS[:4], LABELS[:4], title="Scaled scores + mask")
+    fig = scores_figure(scores, LABELS[:4], LABELS[:4], title="Scaled scores + mask")
     (values,) = value_layers(fig)
     assert np.isnan(np.asarray(values.z, dtype=float)[~causal(4)]).all()
     assert len(masked_layers(fig)) == 1
@@ -192,7 +300,7 @@ def test_layer_head_grid_and_mean() -> None:
 def test_stage_figures() -> None:
     q = np.random.default_rng(1).normal(size=(6, 8))
     before = q.copy()
-    fig = stages.vectors_heatmap(q, LABELS, title="Q, head 0", value_name="Q")
+    fig = vectors.vectors_heatmap(q, LABELS, title="Q, head 0", value_name="Q")
     (values,) = value_layers(fig)
     assert np.asarray(values.z).shape == (6, 8)
     assert list(values.x) == [f"d{i}" for i in range(8)]
@@ -200,29 +308,136 @@ def test_stage_figures() -> None:
     np.testing.assert_array_equal(q, before)
 
     allowed = causal(6)
-    mask = stages.mask_heatmap(allowed, LABELS, LABELS, title="The mask")
+    mask = mask_figure(allowed, LABELS, LABELS, title="The mask")
     assert len(masked_layers(mask)) == 1 and title_of(mask) == "The mask"
     z = np.asarray(value_layers(mask)[0].z, dtype=float)
     assert (z[allowed] == 0).all() and np.isnan(z[~allowed]).all()
     assert not any(trace.showscale for trace in heatmaps(mask))  # two values only: no misleading colour bar
 
-    w = stages.weights_heatmap(rng_weights(6, 6), LABELS, LABELS, title="softmax", allowed=allowed)
+    w = attention.attention_heatmap(rng_weights(6, 6), LABELS, LABELS, title="softmax", allowed=allowed)
     assert (value_layers(w)[0].zmin, value_layers(w)[0].zmax) == (0.0, 1.0)
 
 
-def test_qkv_figure_three_panels_on_one_symmetric_scale() -> None:
-    rng = np.random.default_rng(2)
-    q, k, v = rng.normal(size=(6, 8)), rng.normal(size=(5, 8)), rng.normal(size=(5, 8)) * 3
-    fig = stages.qkv_figure(q, k, v, LABELS, LABELS[:5], title="Q, K and V of head 0")
-    values = value_layers(fig)
-    assert [np.asarray(t.z).shape for t in values] == [(6, 8), (5, 8), (5, 8)]
-    assert {t.coloraxis for t in values} == {"coloraxis"}
-    bound = max(np.abs(q).max(), np.abs(k).max(), np.abs(v).max())
-    assert fig.layout.coloraxis.cmin == pytest.approx(-bound) and fig.layout.coloraxis.cmax == pytest.approx(bound)
-    assert [a.text for a in fig.layout.annotations] == ["Q  (6 × 8)", "K  (5 × 8)", "V  (5 × 8)"]
-    assert_escaped(values[0].y)
+def test_stage_frames_figure_has_one_frame_per_head_with_that_heads_numbers() -> None:
+    layer = make_stages(4, 6, 5)  # 6 queries, 5 keys: rows and columns cannot be swapped unnoticed
+    before = [{name: np.copy(getattr(stage, field)) for name, field in STAGE_FIELDS.items()} for stage in layer]
+    fig = stage_figure(layer, LABELS, LABELS[:5], head=2)
+    assert [frame.name for frame in fig.frames] == ["0", "1", "2", "3"]
+    moving = list(fig.frames[0].traces)
+    assert sorted(fig.data[i].name for i in moving) == sorted(STAGE_FIELDS)  # every panel but the mask
+    for h, frame in enumerate(fig.frames):
+        assert list(frame.traces) == moving and len(frame.data) == len(moving)
+        for index, update in zip(frame.traces, frame.data, strict=True):
+            name = fig.data[index].name
+            np.testing.assert_array_equal(
+                np.asarray(update.z, dtype=np.float64), expected_stage_z(layer[h], name), err_msg=f"head {h} {name}"
+            )
+    for name in STAGE_FIELDS:  # the figure opens on head 2's numbers
+        z = np.asarray(named_layer(fig, name).z, dtype=np.float64)
+        np.testing.assert_array_equal(z, expected_stage_z(layer[2], name), err_msg=name)
+    (slider,) = fig.layout.sliders
+    assert slider.active == 2 and slider.currentvalue.prefix == "Head "
+    assert [list(step.args[0]) for step in slider.steps] == [[str(h)] for h in range(4)]
+    assert all(step.method == "animate" for step in slider.steps)  # in the browser, no server round trip
+    assert all(step.args[1]["frame"]["redraw"] for step in slider.steps)  # heatmaps change: redraw
+
+    q, k, raw, output = (named_layer(fig, name) for name in ("Q", "K", "raw score", "output"))
+    assert list(q.y) == common.escape_labels(LABELS) and list(k.y) == common.escape_labels(LABELS[:5])
+    assert list(q.x) == [f"d{i}" for i in range(8)] and list(output.x) == list(q.x)
+    assert list(raw.y) == common.escape_labels(LABELS) and list(raw.x) == common.escape_labels(LABELS[:5])
+    assert_escaped(q.y)
+    titles = [a.text for a in fig.layout.annotations][:9]
+    assert titles[:3] == ["Q  (6 × 8)", "K  (5 × 8)", "V  (5 × 8)"] and "Divided by √8" in titles
+    assert title_of(fig) == "Decoder self-attention, layer 0"
+    for stage, saved in zip(layer, before, strict=True):  # the stages are not modified
+        for name, field in STAGE_FIELDS.items():
+            np.testing.assert_array_equal(getattr(stage, field), saved[name])
+
+
+def test_stage_frames_figure_keeps_one_colour_scale_per_panel_over_every_head() -> None:
+    layer = make_stages(3, 6, 6, allowed=causal(6))
+    fig = stage_figure(layer, LABELS, LABELS)
+    axes = {name: named_layer(fig, name).coloraxis for name in STAGE_FIELDS}
+    assert axes["Q"] == axes["K"] == axes["V"] == "coloraxis"  # Q, K and V on one scale
+    assert len({axes[name] for name in STAGE_FIELDS if name not in ("Q", "K", "V")} | {"coloraxis"}) == 6
+    bound_qkv = max(float(np.abs(getattr(s, f)).max()) for s in layer for f in "qkv")
+    assert bound_qkv > max(float(np.abs(getattr(layer[0], f)).max()) for f in "qkv")  # head 0 alone is not enough
+    qkv_axis = fig.layout[axes["Q"]]
+    assert qkv_axis.cmin == pytest.approx(-bound_qkv) and qkv_axis.cmax == pytest.approx(bound_qkv)
+    for name in ("raw score", "scaled score", "score + mask", "output"):
+        values = [np.asarray(getattr(stage, STAGE_FIELDS[name]), dtype=np.float64) for stage in layer]
+        bound = max(float(np.abs(v[np.isfinite(v)]).max()) for v in values)
+        shown = float(np.abs(values[0][np.isfinite(values[0])]).max())
+        axis = fig.layout[axes[name]]
+        assert axis.cmin == pytest.approx(-bound) and axis.cmax == pytest.approx(bound), name  # symmetric, all heads
+        assert bound > shown, f"{name}: the range covers the heads not shown"
+    assert (fig.layout[axes["weight"]].cmin, fig.layout[axes["weight"]].cmax) == (0.0, 1.0)
+    bars = {fig.layout[axis].colorbar.title.text for axis in set(axes.values())}
+    assert bars == {"Q, K, V", "raw", "scaled", "+ mask", "weight", "output"}  # one bar per scale
+
+    mask = named_layer(fig, MASK_NAME)  # the same for every head: no frame replaces it, and no colour scale
+    mask_index = list(fig.data).index(mask)
+    assert all(mask_index not in frame.traces for frame in fig.frames)
+    assert mask.coloraxis is None and mask.showscale is False
+    z = np.asarray(mask.z, dtype=float)
+    assert (z[causal(6)] == 0).all() and np.isnan(z[~causal(6)]).all()
+
+
+def test_stage_frames_figure_shows_the_grey_masked_cells_of_a_causal_mask() -> None:
+    allowed = causal(6)
+    layer = make_stages(3, 6, 6, allowed=allowed)
+    fig = stage_figure(layer, LABELS, LABELS, head=1)
+    masked = masked_layers(fig)
+    grey_axes = sorted((t.xaxis, t.yaxis) for t in masked)
+    named = sorted(
+        (named_layer(fig, n).xaxis, named_layer(fig, n).yaxis) for n in (MASK_NAME, "score + mask", "weight")
+    )
+    assert grey_axes == named  # the mask, the masked scores and the weights; not the raw or scaled scores
+    replaced = {index for frame in fig.frames for index in frame.traces}
+    for layer_ in masked:
+        gz = np.asarray(layer_.z, dtype=float)
+        assert np.isfinite(gz[~allowed]).all() and np.isnan(gz[allowed]).all()
+        assert common.MASKED_LABEL in layer_.hovertemplate
+        assert list(fig.data).index(layer_) not in replaced  # the same grey cells for every head
+    for name in ("raw score", "scaled score"):  # scores above the diagonal exist (teacher forcing): drawn
+        assert np.isfinite(np.asarray(named_layer(fig, name).z, dtype=float)).all()
+    for frame in fig.frames:
+        for index, update in zip(frame.traces, frame.data, strict=True):
+            if fig.data[index].name in ("score + mask", "weight"):
+                z = np.asarray(update.z, dtype=float)
+                assert np.isnan(z[~allowed]).all() and np.isfinite(z[allowed]).all()
+
+
+def test_stage_frames_figure_writes_each_heads_note_in_its_frame() -> None:
+    layer = make_stages(3, 6, 6)
+    notes = stage_notes(3)
+    fig = stage_figure(layer, LABELS, LABELS, head=1, notes=notes)
+    titles = [a.text for a in fig.layout.annotations][:-1]
+    assert fig.layout.annotations[-1].text == "head 1: query &lt;b&gt;1&lt;/b&gt; &amp; its keys"
+    for h, frame in enumerate(fig.frames):
+        texts = [a.text for a in frame.layout.annotations]
+        assert texts[-1] == common.escape_label(notes[h]) and texts[:-1] == titles  # panel titles stay
+        assert not any("<b>" in text for text in texts)
+        assert not any(common.escape_label(notes[other]) in texts for other in range(3) if other != h)
+    long_note = " ".join(["one cell followed through every stage"] * 12)
+    tall = stage_figure(layer, LABELS, LABELS, notes=[long_note, "short", "short"])
+    lines = tall.frames[0].layout.annotations[-1].text.split("<br>")
+    assert len(lines) > 1 and " ".join(lines) == long_note  # wrapped to the figure's width
+    assert tall.layout.margin.b > fig.layout.margin.b and tall.layout.height > fig.layout.height  # room for it
+
+
+def test_stage_frames_figure_refuses_a_wrong_number_of_notes_or_a_head_out_of_range() -> None:
+    layer = make_stages(3, 4, 4)
+    labels = LABELS[:4]
     with pytest.raises(ValueError):
-        stages.qkv_figure(q, k, v[:, :4], LABELS, LABELS[:5], title="d_k differs")
+        stage_figure(layer, labels, labels, notes=stage_notes(2))
+    with pytest.raises(ValueError):
+        stage_figure(layer, labels, labels, notes=stage_notes(4))
+    for head in (-1, 3):
+        with pytest.raises(ValueError):
+            stage_figure(layer, labels, labels, head=head)
+    with pytest.raises(ValueError):
+        stage_figure([], labels, labels)
 
 
 def test_grid_domains_stay_inside_the_figure() -> None:
@@ -237,8 +452,8 @@ def test_grid_domains_stay_inside_the_figure() -> None:
 
 
 def test_legend_sits_between_title_and_plot() -> None:
-    fig = stages.mask_heatmap(causal(6), LABELS, LABELS, title="The mask")
-    plain = stages.scores_heatmap(np.zeros((6, 6)), LABELS, LABELS, title="no mask")
+    fig = mask_figure(causal(6), LABELS, LABELS, title="The mask")
+    plain = scores_figure(np.zeros((6, 6)), LABELS, LABELS, title="no mask")
     assert fig.layout.legend.yanchor == "bottom" and fig.layout.legend.y == 1.0  # just above the plot area
     assert fig.layout.margin.t > plain.layout.margin.t  # the top margin makes room for it below the title
     assert fig.layout.title.yref == "container" and fig.layout.title.yanchor == "top"
@@ -336,8 +551,8 @@ def token_heatmaps(labels: list[str]) -> dict[str, go.Figure]:
     weights = rng_weights(n, n)
     return {
         "attention": attention.attention_heatmap(weights, labels, labels, title="one head"),
-        "scores": stages.scores_heatmap(weights * 4 - 2, labels, labels, title="scores"),
-        "mask": stages.mask_heatmap(causal(n), labels, labels, title="mask"),
+        "scores": scores_figure(weights * 4 - 2, labels, labels, title="scores"),
+        "mask": mask_figure(causal(n), labels, labels, title="mask"),
         "cosine": embeddings.cosine_heatmap(weights, labels, title="cosine"),
         "cross": attention.averaged_cross_heatmap(weights, labels, labels, title="averaged"),
     }
@@ -353,9 +568,32 @@ def test_every_token_label_is_asked_for_explicitly(count: int) -> None:
         assert fig.layout.xaxis.tickangle == -90, f"{name}: upright labels take one line height each"
     grid = attention.head_grid(rng_weights(8, count, count), labels, labels, title="every head")
     assert list(grid.layout.xaxis.ticktext) == labels * 2 and list(grid.layout.yaxis.ticktext) == labels * 4
-    qkv = stages.qkv_figure(*(np.ones((count, 32)),) * 3, labels, labels, title="Q, K and V")
-    for suffix in ("", "2", "3"):
-        assert list(qkv.layout[f"yaxis{suffix}"].ticktext) == labels
+    fig = stage_figure(make_stages(2, count, count, d_k=32), labels, labels)
+    dims = [f"d{i}" for i in range(0, 32, 4)]
+    plot_height = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+    panels = value_layers(fig)
+    assert sorted(t.name for t in panels) == sorted([*STAGE_FIELDS, MASK_NAME])
+    for trace in panels:
+        x_axis, y_axis = fig.layout[f"xaxis{suffix_of(trace)}"], fig.layout[f"yaxis{suffix_of(trace)}"]
+        assert x_axis.tickmode == y_axis.tickmode == "array", f"{trace.name}: plotly would thin the labels out"
+        assert list(y_axis.ticktext) == labels and list(y_axis.tickvals) == labels, trace.name
+        columns = labels if trace.name in MATRIX_NAMES else dims  # every token, or every fourth dimension
+        assert list(x_axis.ticktext) == columns and list(x_axis.tickvals) == columns, trace.name
+        assert x_axis.tickangle == -90, trace.name
+        y0, y1 = y_axis.domain
+        assert (y1 - y0) * plot_height / count >= common.CELL_PX - 0.5, f"{trace.name}: rows too short"
+        if trace.name in MATRIX_NAMES:
+            x0, x1 = x_axis.domain
+            assert (x1 - x0) * fig.layout.width / count >= common.CELL_PX - 0.5, f"{trace.name}: columns too narrow"
+        if y_axis.showticklabels is False:  # only right of a panel on the same row that labels the same tokens
+            assert any(
+                other is not trace
+                and tuple(fig.layout[f"yaxis{suffix_of(other)}"].domain) == tuple(y_axis.domain)
+                and fig.layout[f"yaxis{suffix_of(other)}"].showticklabels is not False
+                and list(fig.layout[f"yaxis{suffix_of(other)}"].ticktext) == labels
+                and fig.layout[f"xaxis{suffix_of(other)}"].domain[1] <= x_axis.domain[0]
+                for other in panels
+            ), f"{trace.name}: its rows are named nowhere"
 
 
 def plot_size(fig: go.Figure) -> tuple[float, float]:
@@ -603,15 +841,15 @@ def test_weight_and_score_heatmaps_outline_the_chosen_query_row_and_key_column()
     labels_q, labels_k = index_labels(["a", "b", "c"]), index_labels(["w", "x", "y", "z"])
     for fig in (
         attention.attention_heatmap(weights, labels_q, labels_k, title="t", highlight=(1, 3)),
-        stages.scores_heatmap(weights, labels_q, labels_k, title="t", highlight=(1, 3)),
-        stages.mask_heatmap(weights > 0, labels_q, labels_k, title="t", highlight=(1, 3)),
+        scores_figure(weights, labels_q, labels_k, title="t", highlight=(1, 3)),
+        mask_figure(weights > 0, labels_q, labels_k, title="t", highlight=(1, 3)),
         attention.mean_heatmap(weights[None], labels_q, labels_k, title="t", highlight=(1, 3)),
     ):
         row, col = fig.layout.shapes
         assert (row.y0, row.y1, row.x0, row.x1) == (0.5, 1.5, -0.5, 3.5)
         assert (col.x0, col.x1, col.y0, col.y1) == (2.5, 3.5, -0.5, 2.5)
     assert not attention.attention_heatmap(weights, labels_q, labels_k, title="t").layout.shapes
-    only_key = stages.weights_heatmap(weights, labels_q, labels_k, title="t", highlight=(None, 0))
+    only_key = attention.attention_heatmap(weights, labels_q, labels_k, title="t", highlight=(None, 0))
     assert len(only_key.layout.shapes) == 1 and only_key.layout.shapes[0].x1 == 0.5
 
 
@@ -628,13 +866,34 @@ def test_head_grid_outlines_the_chosen_cell_in_every_panel() -> None:
     assert sorted(c.x0 for c in cols) == sorted(r.x0 + 4 for r in rows)  # key 4 of the same panels
 
 
-def test_qkv_figure_outlines_the_query_row_in_q_and_the_key_row_in_k_and_v() -> None:
-    q, kv = np.ones((3, 8)), np.ones((4, 8))
-    fig = stages.qkv_figure(
-        q, kv, kv, index_labels(list("abc")), index_labels(list("wxyz")), title="t", highlight=(0, 2)
-    )
-    by_axis = {(s.xref, s.yref): (s.y0, s.y1) for s in fig.layout.shapes}
-    assert by_axis == {("x", "y"): (-0.5, 0.5), ("x2", "y2"): (1.5, 2.5), ("x3", "y3"): (1.5, 2.5)}
+def stage_outlines(fig: go.Figure) -> dict[str, list[tuple[float, float, float, float]]]:
+    """(x0, x1, y0, y1) of the outlines drawn on each stage panel, by the name of the panel's value layer."""
+    names = {(t.xaxis, t.yaxis): t.name for t in value_layers(fig)}
+    found: dict[str, list[tuple[float, float, float, float]]] = {}
+    for shape in fig.layout.shapes:
+        found.setdefault(names[(shape.xref, shape.yref)], []).append((shape.x0, shape.x1, shape.y0, shape.y1))
+    return {name: sorted(boxes) for name, boxes in found.items()}
+
+
+def test_stage_frames_figure_outlines_the_query_row_in_q_the_key_row_in_k_and_v_and_the_cell_in_the_matrices() -> None:
+    layer = make_stages(2, 3, 4)  # 3 queries, 4 keys, d_k 8
+    labels_q, labels_k = index_labels(list("abc")), index_labels(list("wxyz"))
+    fig = stage_figure(layer, labels_q, labels_k, highlight=(0, 2))
+    vector_row = {"Q": (-0.5, 7.5, -0.5, 0.5), "K": (-0.5, 7.5, 1.5, 2.5), "V": (-0.5, 7.5, 1.5, 2.5)}
+    cross = [(-0.5, 3.5, -0.5, 0.5), (1.5, 2.5, -0.5, 2.5)]  # query 0's row and key 2's column
+    assert stage_outlines(fig) == {
+        **{name: [box] for name, box in vector_row.items()},
+        **{name: cross for name in MATRIX_NAMES},
+        "output": [(-0.5, 7.5, -0.5, 0.5)],  # the query's output row
+    }
+    assert all(not frame.layout.shapes for frame in fig.frames)  # the outlines stay for every head
+    assert not stage_figure(layer, labels_q, labels_k).layout.shapes
+    only_key = stage_outlines(stage_figure(layer, labels_q, labels_k, highlight=(None, 0)))
+    assert only_key == {
+        "K": [(-0.5, 7.5, -0.5, 0.5)],
+        "V": [(-0.5, 7.5, -0.5, 0.5)],
+        **{name: [(-0.5, 0.5, -0.5, 2.5)] for name in MATRIX_NAMES},
+    }
 
 
 def test_layer_head_grid_gets_one_invisible_click_target_per_panel_only_when_asked() -> None:

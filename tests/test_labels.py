@@ -30,9 +30,9 @@ WORDS = (
 ).split()
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 
-# For every chart on the page: its key, its title's box and the text and box of each tick label and annotation,
-# with the problems found (a label with an empty box, one that sticks out of the chart, two that overlap; the
-# same for annotations such as the names of the sentence's tokens on the map of the vocabulary).
+# For every chart on the page: its key, the tick labels of each of its axes (one list per axis of every subplot), the
+# fill colours of its text, and the problems found: a label with an empty box, one that sticks out of the chart, two
+# that overlap; the same for annotations (such as the names of the sentence's tokens on the map of the vocabulary).
 MEASURE = """
 () => {
   const overlap = (a, b) => a.left < b.right - 0.5 && b.left < a.right - 0.5
@@ -63,12 +63,30 @@ MEASURE = """
     });
     const title = plot.querySelector('.gtitle');
     if (title && !inside(title.getBoundingClientRect(), box)) problems.push(`title cut: ${title.textContent}`);
-    return {key, problems, x: labels.filter(l => l.axis === 'x').map(l => l.text),
-            y: labels.filter(l => l.axis === 'y').map(l => l.text)};
+    const texts = plot.querySelectorAll('.xaxislayer-above text, .yaxislayer-above text, .annotation-text, '
+        + '.gtitle, .cbtitle text, .cbaxis text, .slider-group text');
+    // what a text is drawn on: the smallest opaque shape (a box of a diagram) or annotation box under its centre
+    const boxes = [...plot.querySelectorAll('.shapelayer path, g.annotation rect.bg')].map(el => {
+      const style = getComputedStyle(el);
+      return {rect: el.getBoundingClientRect(), fill: style.fill,
+              opacity: parseFloat(style.fillOpacity || '1') * parseFloat(style.opacity || '1')};
+    }).filter(b => b.fill && b.fill !== 'none' && !/^rgba\\(.*, 0\\)$/.test(b.fill) && b.opacity > 0.5);
+    const under = rect => {
+      const x = rect.left + rect.width / 2, y = rect.top + rect.height / 2;
+      const hits = boxes.filter(b => x >= b.rect.left && x <= b.rect.right && y >= b.rect.top && y <= b.rect.bottom);
+      hits.sort((a, b) => a.rect.width * a.rect.height - b.rect.width * b.rect.height);
+      return hits.length ? hits[0].fill : '';
+    };
+    const seen = [...texts].filter(t => parseFloat(getComputedStyle(t).fillOpacity || '1') > 0);  // drawn, not hidden
+    const fills = [...new Set(seen.map(t => `${getComputedStyle(t).fill}|${under(t.getBoundingClientRect())}`))];
+    const axes = [...plot.querySelectorAll('.xaxislayer-above, .yaxislayer-above')].map(
+      layer => [...layer.querySelectorAll('text')].map(t => t.textContent));
+    return {key, problems, fills, axes};
   });
 }
 """
 TOKEN_LABEL = re.compile(r"^(\d+):")
+BACKGROUND = "() => getComputedStyle(document.querySelector('[data-testid=\"stApp\"]')).backgroundColor"
 
 
 def sentence_of(tokens: int, folder: Path) -> str:
@@ -99,18 +117,44 @@ def token_axis_problem(labels: list[str], expected: int | None) -> str | None:
     return None
 
 
+def luminance(colour: str) -> float:
+    """Relative luminance (WCAG 2) of a CSS 'rgb(r, g, b)' or 'rgba(r, g, b, a)' colour."""
+    channels = [float(part) / 255 for part in re.findall(r"[\d.]+", colour)[:3]]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two CSS colours, 1 (none) to 21 (black on white)."""
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+MIN_CONTRAST = 3.0  # WCAG 2's minimum for large text and for graphics; chart labels must at least meet it
+
+
 def check_page(page: Page, name: str, source_keys: set[str], token_keys: set[str]) -> None:
-    """Every chart on the page is free of label problems; the charts named in source_keys label all
-    SOURCE_TOKENS source tokens on each token axis, those in token_keys label some sequence without a gap."""
+    """Every chart on the page is free of label problems and its text stands out from the page's background; the
+    charts named in source_keys label all SOURCE_TOKENS source tokens on each token axis, those in token_keys label
+    some sequence without a gap."""
     charts = page.evaluate(MEASURE)
+    background = page.evaluate(
+        "() => getComputedStyle(document.querySelector('[data-testid=\"stApp\"]')).backgroundColor"
+    )
     by_key = {chart["key"]: chart for chart in charts if chart["key"]}
     missing = (source_keys | token_keys) - set(by_key)
     assert not missing, f"{name}: charts not found: {sorted(missing)} (found {sorted(by_key)})"
     for chart in charts:
         assert not chart["problems"], f"{name} / {chart['key']}: {chart['problems'][:5]}"
+        faint = []
+        for pair in chart["fills"]:  # 'text colour|colour of the box it sits on' ('' for none: the page)
+            fill, box = pair.split("|")
+            if fill != "none" and contrast(fill, box or background) < MIN_CONTRAST:
+                faint.append(f"{fill} on {box or background}")
+        assert not faint, f"{name} / {chart['key']}: text too faint: {faint}"
     for key in source_keys | token_keys:
         chart = by_key[key]
-        axes = [chart["x"], chart["y"]]
+        axes = chart["axes"]  # one list of tick labels per axis of every subplot
         token_axes = [axis for axis in axes if axis and all(TOKEN_LABEL.match(label) for label in axis)]
         assert token_axes, f"{name} / {key}: no token labels drawn"
         for axis in axes:
@@ -127,13 +171,15 @@ def open_page(page: Page, link: str) -> None:
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_every_token_label_is_drawn_apart_and_inside_its_chart(models_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_every_token_label_is_drawn_apart_and_inside_its_chart(models_dir: Path, tmp_path: Path, theme: str) -> None:  # noqa: F811
+    """Light and dark (the app follows the browser's colour scheme): every page with charts, a 40-token sentence."""
     text = sentence_of(SOURCE_TOKENS, models_dir / TINY_MODEL_NAME)
     SHOTS.mkdir(parents=True, exist_ok=True)
     with streamlit_server(models_dir, tmp_path / "streamlit.log") as base_url, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page = browser.new_page(viewport={"width": 1280, "height": 800}, color_scheme=theme)
             page.goto(base_url)
             wait_for_app(page)
             sentence = page.locator('[data-testid="stSidebar"] textarea').first
@@ -142,26 +188,31 @@ def test_every_token_label_is_drawn_apart_and_inside_its_chart(models_dir: Path,
             time.sleep(0.3)
             wait_for_app(page)
             wait_charts_settled(page)
+            assert (luminance(page.evaluate(BACKGROUND)) < 0.2) == (theme == "dark"), "the theme did not follow"
+            check_page(page, "overview", set(), set())
 
             open_page(page, "Attention")
-            encoder = {"att_grid", "att_mean", "att_qkv", "att_raw", "att_scaled", "att_mask", "att_masked"}
-            check_page(page, "attention, encoder", encoder | {"att_weights", "att_output"}, set())
-            page.screenshot(path=str(SHOTS / "labels-attention-1280.png"))
+            check_page(page, "attention, encoder", {"att_grid", "att_mean", "att_stages"}, set())
+            page.screenshot(path=str(SHOTS / f"labels-attention-1280-{theme}.png"))
             page.get_by_text("Cross-attention", exact=True).first.click()
             time.sleep(0.3)
             wait_for_app(page)
             wait_charts_settled(page)
-            check_page(page, "attention, cross", set(), {"att_grid", "att_mean", "att_raw", "att_weights"})
+            check_page(page, "attention, cross", set(), {"att_grid", "att_mean", "att_stages"})
             page.set_viewport_size({"width": 1400, "height": 900})
             time.sleep(0.5)
-            check_page(page, "attention, cross, 1400 x 900", set(), {"att_grid", "att_mean", "att_weights"})
+            check_page(page, "attention, cross, 1400 x 900", set(), {"att_grid", "att_mean", "att_stages"})
             page.set_viewport_size({"width": 1280, "height": 800})
 
             open_page(page, "Translate")
             check_page(page, "translate", set(), {"translate_focus"})
             open_page(page, "Embeddings")
             check_page(page, "embeddings", {"emb_tokens", "emb_norms", "emb_cosine_fig"}, set())
-            page.screenshot(path=str(SHOTS / "labels-embeddings-1280.png"))
+            page.screenshot(path=str(SHOTS / f"labels-embeddings-1280-{theme}.png"))
+            open_page(page, "Decoding step by step")
+            check_page(page, "decoding", set(), set())
+            open_page(page, "Residual stream")
+            check_page(page, "residual stream", set(), set())
             open_page(page, "Head lab")
             check_page(page, "head lab", {"lab_rollout"}, {"lab_before"})
         finally:

@@ -16,8 +16,10 @@ import pytest
 from app_helpers import APP_PATH, models_dir  # noqa: F401  (models_dir is a fixture)
 from streamlit.testing.v1 import AppTest
 
+from model.inspect.trace import AttentionStages
 from viz_app.exports import figure_csv
-from viz_app.figures import attention, common, stages
+from viz_app.figures import attention, common
+from viz_app.figures.stage_frames import stage_frames_figure
 from viz_app.figures.tiles import Tiling, tiled_traces
 
 LABELS = ["<s>", "▁a", "▁dog", "&", "<b>x</b>", "</s>"]
@@ -133,7 +135,16 @@ def test_float32_numbers_are_sent_as_float32_and_wider_ones_in_full() -> None:
     narrow = rng_weights(3, 4)
     wide = narrow.astype(np.float64) / 3
     for matrix, dtype in ((narrow, "f4"), (wide, "f8")):
-        fig = stages.scores_heatmap(matrix, LABELS[:3], LABELS[:4], title="t")
+        fig = common.heatmap_figure(
+            matrix,
+            LABELS[:3],
+            LABELS[:4],
+            title="t",
+            scale=common.symmetric_scale(matrix),
+            value_name="score",
+            row_title="query",
+            col_title="key",
+        )  # a score matrix alone, on a diverging scale
         sent = json.loads(pio.to_json(fig, validate=False))
         assert sent["data"][0]["z"]["dtype"] == dtype
         np.testing.assert_array_equal(np.asarray(fig.data[0].z, dtype=np.float64), matrix.astype(np.float64))
@@ -141,6 +152,29 @@ def test_float32_numbers_are_sent_as_float32_and_wider_ones_in_full() -> None:
     for trace in json.loads(pio.to_json(grid, validate=False))["data"]:
         if trace["type"] == "heatmap":
             assert trace["z"]["dtype"] == "f4"
+    stage = json.loads(pio.to_json(float32_stage_figure(), validate=False))
+    heatmaps = [t for t in stage["data"] if t["type"] == "heatmap"]
+    heatmaps += [t for frame in stage["frames"] for t in frame["data"]]
+    assert len(stage["frames"]) == 2 and heatmaps
+    assert all(trace["z"]["dtype"] == "f4" for trace in heatmaps)  # every head's numbers, in every frame
+
+
+def float32_stage_figure():  # type: ignore[no-untyped-def]
+    """Every stage of two float32 heads of a causal self-attention layer over LABELS, in one figure."""
+    n, d_k = len(LABELS), 4
+    rng = np.random.default_rng(1)
+    layer = []
+    for head in range(2):
+        q, k, v = (rng.standard_normal((n, d_k), dtype=np.float32) for _ in range(3))
+        raw = q @ k.T
+        scaled = raw / np.float32(2.0)
+        masked = np.where(causal(n), scaled, np.float32(-np.inf))
+        weights = np.exp(masked - masked.max(axis=-1, keepdims=True))
+        weights /= weights.sum(axis=-1, keepdims=True)
+        layer.append(AttentionStages("decoder.0.self_attn", head, q, k, v, raw, scaled, masked, weights, weights @ v))
+    return stage_frames_figure(
+        layer, LABELS, LABELS, title="t", head=0, scale_text="√4 = 2", notes=["head 0", "head 1"]
+    )
 
 
 def test_the_attention_page_sends_no_text_string_per_cell(models_dir: Path) -> None:  # noqa: F811
@@ -152,9 +186,12 @@ def test_the_attention_page_sends_no_text_string_per_cell(models_dir: Path) -> N
     at.radio(key="att_kind").set_value("decoder.self_attn").run()
     assert not at.exception, at.exception
     specs = [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
-    assert len(specs) == 10
+    assert len(specs) == 4  # three charts of the layer's heads, then one of every stage of every head
+    (staged,) = [spec for spec in specs if spec.get("frames")]
+    assert len(staged["frames"]) == len(staged["layout"]["sliders"][0]["steps"]) >= 2  # a frame per head
     for spec in specs:
-        for trace in spec["data"]:
+        traces = [*spec["data"], *(trace for frame in spec.get("frames", ()) for trace in frame["data"])]
+        for trace in traces:
             if trace["type"] == "heatmap":
                 assert "text" not in trace, spec["layout"]["title"]["text"]
                 assert trace["z"]["dtype"] == "f4", spec["layout"]["title"]["text"]

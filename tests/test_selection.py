@@ -23,6 +23,7 @@ from streamlit.testing.v1 import AppTest
 
 from model.nn.names import HeadRef
 from viz_app import ui
+from viz_app.figures.common import escape_label
 from viz_app.head_report import head_title
 
 NORMAL = "A brown dog is running through the grass with a ball in its mouth."
@@ -65,6 +66,13 @@ def click(at: AppTest, chart_key: str, customdata: list[int]) -> AppTest:
     return at
 
 
+def stage_note(at: AppTest, head: int) -> str:
+    """The note under the stage figure for one head (its frame's last annotation): the cell followed through."""
+    spec = next(json.loads(e.proto.spec) for e in at.get("plotly_chart") if "frames" in json.loads(e.proto.spec)
+                and "scaled dot-product" in json.loads(e.proto.spec)["layout"]["title"]["text"])  # fmt: skip
+    return spec["frames"][head]["layout"]["annotations"][-1]["text"].replace("<br>", " ")
+
+
 def titles(at: AppTest) -> list[str]:
     return [json.loads(e.proto.spec)["layout"]["title"]["text"] for e in at.get("plotly_chart")]
 
@@ -77,34 +85,35 @@ def test_a_click_on_the_layers_by_heads_grid_opens_that_head_and_reruns_only_wha
     assert any("every layer (rows)" in t for t in full)
     click(at, "att_layers", [1, 2])
     assert (at.session_state["att_layer"], at.session_state["att_head"]) == (1, 2)
-    assert [s.value for s in at.subheader] == ["Layer 1, head 2, stage by stage"]
+    assert [s.value for s in at.subheader] == ["Layer 1 stage by stage, opened at head 2"]
     assert "Encoder self-attention, layer 1: every head" in titles(at)  # a new layer redraws the layer's grids
     assert not at.multiselect  # ... but the page (its sidebar) did not rerun
     assert dict(at.query_params)["layer"] == "1" and dict(at.query_params)["head"] == "2"
 
     click(at, "att_layers", [1, 0])  # same layer: only the grid of every layer and the stages are drawn again
-    assert [s.value for s in at.subheader] == ["Layer 1, head 0, stage by stage"]
+    assert [s.value for s in at.subheader] == ["Layer 1 stage by stage, opened at head 0"]
     now = titles(at)
     assert not any(t.endswith("every head") or t.startswith("Mean over") for t in now)
-    assert any("every layer (rows)" in t for t in now) and any(t.startswith("Q, K and V") for t in now)
+    assert any("every layer (rows)" in t for t in now)
+    assert any("scaled dot-product attention of one head" in t for t in now)
 
 
 def test_a_chosen_query_and_key_are_outlined_and_followed_through(models_dir: Path) -> None:  # noqa: F811
     at = page("attention")
     labels = at.selectbox(key="att_query").options
-    assert "followed through** (the last row and the key it weights most)" in " ".join(m.value for m in at.markdown)
+    assert "followed through (the last row and the key it weights most)" in stage_note(at, head=0)
     at.selectbox(key="att_query").set_value(2).run()
     at.selectbox(key="att_key").set_value(3).run()
     assert not at.exception, at.exception
-    cell = next(m.value for m in at.markdown if "followed through" in m.value)
-    assert "(the row and key you chose)" in cell
-    assert f"query {ui.escape_markdown(labels[2])} and key {ui.escape_markdown(labels[3])}:" in cell
+    assert "(the row and key you chose)" in stage_note(at, head=0)
+    assert "One cell of head 3 followed through (the row and key you chose)" in stage_note(at, head=3)
+    assert f"query {escape_label(labels[2])} and key {escape_label(labels[3])}:" in stage_note(at, head=3)
     specs = {
         json.loads(e.proto.spec)["layout"]["title"]["text"]: json.loads(e.proto.spec) for e in at.get("plotly_chart")
     }
     assert not any("every layer (rows)" in t for t in specs)  # a token choice reruns only the sections with tokens
     assert not at.multiselect  # (the sidebar did not rerun either)
-    weights = next(s for t, s in specs.items() if t.startswith("softmax"))
+    weights = next(s for t, s in specs.items() if "scaled dot-product attention" in t)
     boxes = {(s["y0"], s["y1"]) for s in weights["layout"]["shapes"]} | {
         (s["x0"], s["x1"]) for s in weights["layout"]["shapes"]
     }
@@ -147,19 +156,19 @@ def test_clicking_a_head_in_chromium_opens_it_and_leaves_the_grids_alone(models_
             wait_for_app(tab)
             tab.wait_for_selector(".st-key-att_layers .js-plotly-plot .main-svg", timeout=60_000)
             tab.locator(".st-key-att_layers").scroll_into_view_if_needed()
-            tab.evaluate(WATCH, ["att_grid", "att_mean", "att_qkv"])
+            tab.evaluate(WATCH, ["att_grid", "att_mean", "att_stages"])
             x, y = tab.evaluate(PANEL_CENTRE, ["att_layers", 0, 3])
             tab.mouse.move(x, y)
             time.sleep(0.2)
             assert "layer 0, head 3" in tab.locator(".st-key-att_layers .hoverlayer").text_content()
             tab.mouse.click(x, y)
             tab.wait_for_function(
-                "() => document.body.innerText.includes('Layer 0, head 3, stage by stage')", timeout=30_000
+                "() => document.body.innerText.includes('Layer 0 stage by stage, opened at head 3')", timeout=30_000
             )
             wait_for_app(tab)
             time.sleep(0.5)
             changes = tab.evaluate("() => window.__changes")
-            assert changes["att_qkv"] > 0, changes  # the stage section was drawn again ...
+            assert changes["att_stages"] > 0, changes  # the stage section was drawn again ...
             assert changes["att_grid"] == 0 and changes["att_mean"] == 0, changes  # ... the layer's grids were not
             assert "head=3" in tab.url
         finally:

@@ -46,6 +46,14 @@ def read_csv(path: Path) -> list[list[str]]:
     return list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
 
 
+def csv_block(rows: list[list[str]], section: str, title: str) -> list[list[str]]:
+    """The block (header row first) whose header starts with `title`, in the section that starts at row [section]."""
+    start = rows.index([section])
+    header = next(i for i in range(start, len(rows)) if rows[i] and rows[i][0].startswith(title))
+    end = next((i for i in range(header, len(rows)) if not rows[i]), len(rows))
+    return rows[header:end]
+
+
 def selectbox_value(page, key: str) -> str:  # type: ignore[no-untyped-def]
     """The option a selectbox shows: Streamlit 1.67 draws it in the selectbox's text input, older ones as text."""
     box = page.locator(f".st-key-{key}")
@@ -82,7 +90,7 @@ def test_a_shared_link_reopens_the_view_and_its_downloads_hold_the_traces_number
             titles = page.locator(".js-plotly-plot .gtitle").all_text_contents()
             assert "Cross-attention, layer 1: every head" in titles
             assert "Mean over the heads of layer 1" in titles
-            assert page.get_by_text("Layer 1, head 2, stage by stage").count() == 1
+            assert page.get_by_text("Layer 1 stage by stage, opened at head 2").count() == 1
             assert page.get_by_text("Interventions are on.").count() == 1
             # ... and the address bar still holds the link, ready to be copied again
             params = {key: values[0] for key, values in parse_qs(urlparse(page.url).query).items()}
@@ -90,13 +98,13 @@ def test_a_shared_link_reopens_the_view_and_its_downloads_hold_the_traces_number
             # every chart keeps the toolbar's PNG download
             assert page.locator(PNG_BUTTON).count() == charts
 
-            weights_chart = page.locator(".st-key-att_weights .js-plotly-plot")
+            weights_chart = page.locator(".st-key-att_stages .js-plotly-plot")
             weights_chart.hover()
             with page.expect_download() as download:
                 weights_chart.locator(PNG_BUTTON).click()
             png = download.value.suggested_filename
             with page.expect_download() as download:
-                page.locator(".st-key-att_weights_csv button:visible").first.click()
+                page.locator(".st-key-att_stages_csv button:visible").first.click()
             assert download.value.suggested_filename == png.removesuffix(".png") + ".csv"
             rows = read_csv(Path(download.value.path()))
             with page.expect_download() as download:
@@ -106,10 +114,11 @@ def test_a_shared_link_reopens_the_view_and_its_downloads_hold_the_traces_number
         finally:
             browser.close()
 
-    assert png == f"{TINY_MODEL_NAME}_softmax-row-the-attention-weights.png"
+    assert png == f"{TINY_MODEL_NAME}_Cross-attention-layer-1-stages.png"
     weights = expected.cross_attn[1, 2]  # [T, S]: decoder layer 1, head 2
-    assert rows[0][1:] == expected.source.labels and [row[0] for row in rows[1:]] == expected.target.labels
-    downloaded = np.array([[float(cell) for cell in row[1:]] for row in rows[1:]])
+    block = csv_block(rows, "Head 2", "softmax(row)")  # the stage figure holds every head: one section each
+    assert block[0][1:] == expected.source.labels and [row[0] for row in block[1:]] == expected.target.labels
+    downloaded = np.array([[float(cell) for cell in row[1:]] for row in block[1:]])
     np.testing.assert_allclose(downloaded, weights, rtol=0, atol=1e-6)
 
     assert document["zero_heads"] == [str(ZEROED)] and document["temperature"] == 1.0

@@ -21,7 +21,7 @@ import plotly.graph_objects as go  # noqa: E402
 import plotly.io  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from viz_app import analysis, context, links, resources, sidebar, ui  # noqa: E402
+from viz_app import analysis, clicks, context, links, resources, sidebar, ui  # noqa: E402
 from viz_app.figures import (  # noqa: E402
     attention,
     common,
@@ -30,13 +30,26 @@ from viz_app.figures import (  # noqa: E402
     overview,
     positional,
     residual,
-    stages,
+    stage_frames,
     stepping,
     tiles,
+    vectors,
 )
 
-PRELOADED = (numpy, pandas, plotly.io, go.Bar, go.Figure, go.Heatmap, go.Scatter, analysis, context, links, ui)
-PRELOADED_FIGURES = (attention, common, embeddings, heads, overview, positional, residual, stages, stepping, tiles)
+PRELOADED = (numpy, pandas, plotly.io, go.Bar, go.Figure, go.Heatmap, go.Scatter, analysis, clicks, context, links, ui)
+PRELOADED_FIGURES = (
+    attention,
+    common,
+    embeddings,
+    heads,
+    overview,
+    positional,
+    residual,
+    stage_frames,
+    stepping,
+    tiles,
+    vectors,
+)
 
 VIEWS = Path(__file__).resolve().parent / "views"
 

@@ -203,10 +203,13 @@ def _panel_name(
     return " · ".join(safe_text(found[1]) for found in (beside, above) if found is not None)
 
 
-def _heatmap_blocks(fig: go.Figure) -> list[_Block]:
+def _heatmap_blocks(fig: go.Figure, several_axes: bool | None = None) -> list[_Block]:
+    """several_axes: whether the figure's value heatmaps sit on more than one pair of axes (then each block is named
+    by the title above its panel); None: judged from the heatmaps drawn."""
     heatmaps = _heatmaps(fig)
     values = [t for t in heatmaps if t.name != MASKED_LABEL]
-    several_axes = len({(t.xaxis, t.yaxis) for t in values}) > 1
+    if several_axes is None:
+        several_axes = len({(t.xaxis, t.yaxis) for t in values}) > 1
     blocks: list[_Block] = []
     named: list[bool] = []
     for trace in values:
@@ -344,6 +347,43 @@ def _series_blocks(fig: go.Figure) -> list[_Block]:
     return blocks
 
 
+def _frame_label(fig: go.Figure, name: str) -> str:
+    """How the figure's own slider names a frame: its current-value prefix and the label of its step."""
+    for slider in fig.layout.sliders or ():
+        prefix = slider.currentvalue.prefix if slider.currentvalue else ""
+        for step in slider.steps or ():
+            if step.args and list(step.args[0] or ()) == [name]:
+                return safe_text(f"{prefix or ''}{step.label}")
+    return f"frame {safe_text(name)}"
+
+
+def _frame_figures(fig: go.Figure) -> tuple[go.Figure, list[tuple[str, go.Figure]]]:
+    """A figure with frames (a slider that moves through them in the browser) as the figure without the traces the
+    frames replace, and one figure per frame holding only those traces as that frame draws them, under that frame's
+    annotations (its panel titles). Grey masked layers stay in every one of them."""
+    replaced = sorted({index for frame in fig.frames for index in frame.traces or ()})
+
+    def copy(trace: Any, visible: bool) -> Any:
+        new = type(trace)(trace)
+        if not visible and trace.name != MASKED_LABEL:
+            new.visible = False
+        return new
+
+    fixed = go.Figure(data=[copy(t, i not in replaced) for i, t in enumerate(fig.data)], layout=fig.layout)
+    per_frame = []
+    for frame in fig.frames:
+        traces = [copy(t, i in replaced) for i, t in enumerate(fig.data)]
+        for index, update in zip(frame.traces or (), frame.data or (), strict=False):
+            for key in update.to_plotly_json():
+                if key != "type":
+                    traces[index][key] = update[key]
+        layout = go.Layout(fig.layout)
+        if frame.layout is not None and frame.layout.annotations:
+            layout.annotations = frame.layout.annotations
+        per_frame.append((_frame_label(fig, str(frame.name)), go.Figure(data=traces, layout=layout)))
+    return fixed, per_frame
+
+
 def figure_csv(fig: go.Figure) -> str | None:
     """The numbers a chart draws, as CSV text with labelled rows and columns; None when it draws no data (a
     diagram).
@@ -359,16 +399,32 @@ def figure_csv(fig: go.Figure) -> str | None:
 
     Bars, lines and points: after the heatmaps, one block per run of traces drawn over the same categories.
 
+    A figure with frames (its own slider moves through heads or steps in the browser): first what no frame changes,
+    then for each frame a line naming it as the slider does ('Head 3') and the blocks of what that frame draws.
+
     Labels are text (markup removed, a leading = + - @ guarded), numbers are numbers, in full precision.
     """
-    blocks = _heatmap_blocks(fig) + _series_blocks(fig)
-    if not blocks:
+    sections: list[tuple[str | None, list[_Block]]]
+    if fig.frames:
+        values = [t for t in _heatmaps(fig) if t.name != MASKED_LABEL]
+        several = len({(t.xaxis, t.yaxis) for t in values}) > 1
+        fixed, per_frame = _frame_figures(fig)
+        sections = [(None, _heatmap_blocks(fixed, several) + _series_blocks(fixed))]
+        sections += [(label, _heatmap_blocks(drawn, several) + _series_blocks(drawn)) for label, drawn in per_frame]
+    else:
+        sections = [(None, _heatmap_blocks(fig) + _series_blocks(fig))]
+    if not any(blocks for _, blocks in sections):
         return None
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    for index, block in enumerate(blocks):
-        if index:
-            writer.writerow([])
-        writer.writerow(block.header)
-        writer.writerows(block.rows)
+    first = True
+    for label, blocks in sections:
+        for index, block in enumerate(blocks):
+            if not first:
+                writer.writerow([])
+            first = False
+            if label is not None and index == 0:
+                writer.writerow([label])
+            writer.writerow(block.header)
+            writer.writerows(block.rows)
     return out.getvalue()

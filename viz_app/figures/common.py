@@ -73,6 +73,13 @@ def masked_cells(values: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
     return np.isneginf(values)
 
 
+def value_layer_z(values: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
+    """The z of a heatmap's value layer [R, C]: the values (as plot_values sends them), NaN where a cell is masked
+    (by `allowed`, or -inf) or not finite, so the grey masked layer under it shows through."""
+    values = plot_values(values)
+    return np.where(masked_cells(values, allowed) | ~np.isfinite(values), np.nan, values).astype(values.dtype)
+
+
 def heatmap_traces(
     values: np.ndarray,
     row_labels: Sequence[str],
@@ -127,7 +134,7 @@ def heatmap_traces(
     )
     traces.append(
         go.Heatmap(
-            z=np.where(masked | ~np.isfinite(values), np.nan, values),
+            z=value_layer_z(values, allowed),
             x=x,
             y=y,
             hoverongaps=False,

@@ -25,7 +25,7 @@ from viz_app.figures.common import (
     symmetric_scale,
     text_px,
 )
-from viz_app.figures.stages import dimension_labels
+from viz_app.figures.vectors import dimension_labels
 
 COSINE = Scale("RdBu_r", -1.0, 1.0, ".4f")
 EMBEDDING_PLOT_PX = 320  # the d_model columns of an embedding heatmap share this width (they carry no labels)

@@ -4,22 +4,48 @@ what each decoder layer would predict."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 
 from viz_app.figures.common import (
     BASE_COLOUR,
+    CELL_PX,
     DIVERGING_SCALE,
     HIGHLIGHT_COLOUR,
+    TICK_FONT_PX,
     WEIGHT_SCALE,
     base_layout,
     category_axis,
+    colorbar_room,
     escape_label,
     escape_labels,
+    label_room,
+    label_ticks,
 )
 
 STREAM_COLOUR = "#7f7f7f"
+CELL_TEXT_MAX_COLUMNS = 16  # beyond this many positions a cell is too narrow to print its share inside it
+FITS_COLUMN_PX = 760  # a chart narrower than this fits the main column at 1280 px without a width of its own
+
+
+def position_columns(columns: list[str], rows: list[str], bar_title: str, *, rows_down: bool = True) -> dict[str, Any]:
+    """Layout for a heatmap whose columns are positions (escaped labels): every label drawn upright on its own
+    CELL_PX column, and, when the positions need more than the main column, a layout.width (ui.chart then lets
+    the chart scroll sideways rather than squeeze the labels). rows_down: the first row at the top."""
+    left = label_room(rows, TICK_FONT_PX) + 10
+    bottom = label_room(columns, TICK_FONT_PX, angle=90) + 10
+    width = left + CELL_PX * len(columns) + colorbar_room(bar_title)
+    layout: dict[str, Any] = {
+        "xaxis": category_axis(tickangle=-90, automargin=False, **label_ticks(columns)),
+        "yaxis": category_axis(reversed_=rows_down, automargin=False, **label_ticks(rows)),
+        "margin_l": left,
+        "margin_b": bottom,
+    }
+    if width > FITS_COLUMN_PX:
+        layout["width"] = width
+    return layout
 
 
 def stack_norms_chart(
@@ -79,11 +105,13 @@ def vectors_heatmap(rows: Sequence[str], vectors: np.ndarray, *, title: str) -> 
 
 
 def relu_share_heatmap(shares: np.ndarray, positions: Sequence[str], *, title: str, side: str) -> go.Figure:
-    """The share of feed-forward units at 0 after the ReLU [L, T], layers as rows, positions as columns, on 0..1."""
+    """The share of feed-forward units at 0 after the ReLU [L, T], layers as rows, positions as columns, on 0..1.
+    Every position is labelled; up to CELL_TEXT_MAX_COLUMNS positions, each cell also prints its share."""
     if shares.ndim != 2 or shares.shape[1] != len(positions):
         raise ValueError(f"expected [L, {len(positions)}] shares, got {shares.shape}")
     layers = [f"{side} layer {layer}" for layer in range(shares.shape[0])]
     columns = escape_labels(positions)
+    cell_text = len(columns) <= CELL_TEXT_MAX_COLUMNS
     data = [
         go.Heatmap(
             z=shares,
@@ -92,19 +120,26 @@ def relu_share_heatmap(shares: np.ndarray, positions: Sequence[str], *, title: s
             colorscale=WEIGHT_SCALE,
             zmin=0.0,
             zmax=1.0,
-            text=[[f"{value:.0%}" for value in row] for row in shares],
-            texttemplate="%{text}",
+            text=[[f"{value:.0%}" for value in row] for row in shares] if cell_text else None,
+            texttemplate="%{text}" if cell_text else None,
             colorbar={"title": {"text": "share off"}},
             hovertemplate="%{y}<br>position %{x}<br>%{z:.1%} of the units at 0<extra></extra>",
         )
     ]
-    layout = base_layout(
-        title,
-        max(200, 150 + 34 * shares.shape[0]),
-        xaxis=category_axis(tickangle=-45, tickvals=columns, ticktext=columns),
-        yaxis=category_axis(reversed_=True),
-    )
-    return go.Figure(data=data, layout=layout)
+    return _positions_figure(data, title, columns, layers, "share off")
+
+
+def _positions_figure(
+    data: list[go.Heatmap], title: str, columns: list[str], rows: list[str], bar: str, *, rows_down: bool = True
+) -> go.Figure:
+    """A heatmap figure of rows x positions laid out by position_columns."""
+    placed = position_columns(columns, rows, bar, rows_down=rows_down)
+    bottom, left = placed.pop("margin_b"), placed.pop("margin_l")
+    width = placed.pop("width", None)
+    layout = base_layout(title, 60 + 34 * len(rows) + bottom, width=width, **placed)
+    fig = go.Figure(data=data, layout=layout)
+    fig.layout.margin.update(l=left, b=bottom)
+    return fig
 
 
 def layer_predictions_heatmap(
@@ -162,10 +197,4 @@ def chosen_token_heatmap(probabilities: np.ndarray, steps: Sequence[str], *, tit
             hovertemplate="%{y}<br>%{x}<br>probability %{z:.4f}<extra></extra>",
         )
     ]
-    layout = base_layout(
-        title,
-        max(200, 150 + 34 * probabilities.shape[0]),
-        xaxis=category_axis(tickangle=-45, tickvals=columns, ticktext=columns),
-        yaxis=category_axis(),
-    )
-    return go.Figure(data=data, layout=layout)
+    return _positions_figure(data, title, columns, rows, "probability", rows_down=False)

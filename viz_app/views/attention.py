@@ -24,7 +24,7 @@ from viz_app.clicks import (
     rerun,
 )
 from viz_app.figures.attention import head_grid, layer_head_grid, mean_heatmap
-from viz_app.figures.stages import mask_heatmap, qkv_figure, scores_heatmap, vectors_heatmap, weights_heatmap
+from viz_app.figures.stage_frames import stage_frames_figure
 
 SHORT_KIND = {"encoder.self_attn": "enc self", "decoder.self_attn": "dec self", "decoder.cross_attn": "cross"}
 TEMPERATURES = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0]
@@ -261,123 +261,84 @@ def overview(view: View) -> None:
 
 @st.fragment(key=STAGE_VIEW)
 def stage_view(view: View) -> None:
-    """One head of the chosen layer, stage by stage, and one cell followed through every stage."""
+    """Every head of the chosen layer stage by stage in one figure (its slider flips heads in the browser), opened at
+    the chosen head, with one cell followed through every stage under it."""
     kind, query_labels, key_labels = view.kind, view.query_labels, view.key_labels
     layer, head = chosen(LAYER_KEY, view.n_layers) or 0, chosen(HEAD_KEY, view.n_heads) or 0
     picked_query, picked_key = chosen(QUERY_KEY, len(query_labels)), chosen(KEY_KEY, len(key_labels))
-    highlight = (picked_query, picked_key)
-    st.subheader(f"Layer {layer}, head {head}, stage by stage")
+    st.subheader(f"Layer {layer} stage by stage, opened at head {head}")
     with st.columns(3)[0]:
         st.selectbox(
-            "Head",
+            "Open at head",
             list(range(view.n_heads)),
             key=HEAD_KEY,
             persist_state="session",
             on_change=rerun,
             args=((OVERVIEW, STAGE_VIEW),),
-            help="Or click a panel of the layers × heads grid above.",
+            help="The head the figure shows first, framed in the layers × heads grid above and kept in a copied "
+            "link (or click a panel of that grid). The figure's own Head slider shows the other heads of the layer "
+            "in the browser, without asking the server.",
         )
-    stage = trace.stages[HeadRef(kind, layer, head)]
-    d_k = stage.q.shape[1]
+    stages = [trace.stages[HeadRef(kind, layer, h)] for h in range(view.n_heads)]
+    d_k = stages[0].q.shape[1]
     scale_text = f"√d_k = √{d_k} ≈ {np.sqrt(d_k):.3f}"
     source_of_kv = "the encoder's final output" if kind == "decoder.cross_attn" else "the same layer's input"
     st.markdown(
         f"The layer projects its input with learned matrices W_Q, W_K, W_V ({info.d_model} × {info.d_model}, each "
         f"with a bias), then splits each projection into {info.n_heads} slices of d_k = {info.d_model} / "
-        f"{info.n_heads} = {d_k}; head {head} works on its own slice. Queries come from the layer's own input, "
+        f"{info.n_heads} = {d_k}; each head works on its own slice. Queries come from the layer's own input, "
         f"keys and values from {source_of_kv}. " + ROWS_NOTE
     )
-    ui.chart(
-        qkv_figure(
-            stage.q, stage.k, stage.v, query_labels, key_labels, title=f"Q, K and V of head {head}", highlight=highlight
-        ),
-        f"Each row is one token's vector of d_k = {d_k} numbers. Q is the layer's query input multiplied by the "
-        "learned W_Q (plus its bias) and cut to this head's slice, and likewise K with W_K and V with W_V: "
-        "projections, not the embeddings themselves. Q says what a position looks for, K what it can be found by, "
-        "V what it passes on when attended.",
-        key="att_qkv",
-    )
     future_note = (
-        " Above the diagonal these scores exist only because this page runs the whole output through the decoder "
-        "at once (teacher forcing); while generating, the model never computes them, since those keys do not "
-        "exist yet."
+        " Above the diagonal the raw and scaled scores exist only because this page runs the whole output through "
+        "the decoder at once (teacher forcing); while generating, the model never computes them, since those keys "
+        "do not exist yet."
         if kind == "decoder.self_attn"
         else ""
     )
-    temperature_note = f" and by the temperature {view.temperature:g}" if view.temperature != 1.0 else ""
-    ui.charts_side_by_side(
-        (
-            scores_heatmap(stage.raw_scores, query_labels, key_labels, title="Q Kᵀ: raw scores", highlight=highlight),
-            "Each cell is the dot product of one query row with one key row: large when they point the same way. "
-            "These scores can be any size, positive or negative." + future_note,
-            "att_raw",
-        ),
-        (
-            scores_heatmap(
-                stage.scaled_scores, query_labels, key_labels, title=f"Divided by {scale_text}", highlight=highlight
-            ),
-            f"The same scores divided by the square root of the per-head key size d_k = {d_k} (not of d_model = "
-            f"{info.d_model}){temperature_note}. If the entries of q and k were independent with mean 0 and "
-            "variance 1, their dot product would have variance d_k; dividing by √d_k brings it back to about 1, so "
-            "the softmax does not saturate (almost all weight on one key, with tiny gradients in training).",
-            "att_scaled",
-        ),
+    temperature_note = f", and by the temperature {view.temperature:g}" if view.temperature != 1.0 else ""
+    mask_note = (
+        "it hides every position after the query's own, so the decoder cannot peek at later tokens"
+        if kind == "decoder.self_attn"
+        else "one sentence has no padding, so nothing is masked here"
     )
-    stage_allowed = np.isfinite(stage.masked_scores)
-    ui.charts_side_by_side(
-        (
-            mask_heatmap(
-                stage_allowed, query_labels, key_labels, title="The mask added to the scores", highlight=highlight
-            ),
-            "The mask is added, not multiplied: 0 where a query may see a key, −inf (grey) where it may not. "
-            + (
-                "Here it hides every position after the query's own, so the decoder cannot peek at later tokens."
-                if kind == "decoder.self_attn"
-                else "One sentence has no padding, so nothing is masked here."
-            ),
-            "att_mask",
+    sums = np.stack([stage.weights.sum(axis=-1) for stage in stages])
+    ui.chart(
+        stage_frames_figure(
+            stages,
+            query_labels,
+            key_labels,
+            title=f"{view.kind_name}, layer {layer}: scaled dot-product attention of one head",
+            head=head,
+            scale_text=scale_text,
+            notes=[
+                one_cell_text(stage, query_labels, key_labels, picked_query, picked_key, scale_text, view.temperature)
+                for stage in stages
+            ],
+            highlight=(picked_query, picked_key),
         ),
-        (
-            scores_heatmap(
-                stage.masked_scores, query_labels, key_labels, title="Scaled scores + mask", highlight=highlight
-            ),
-            "What goes into the softmax. Masked cells hold −inf, not 0: a score of 0 would still get weight, while "
-            "e to the power −inf is exactly 0.",
-            "att_masked",
-        ),
+        f"Read it from the top. **Q, K, V**: each row is one token's vector of d_k = {d_k} numbers, the layer's "
+        "input multiplied by the learned W_Q, W_K or W_V (plus its bias) and cut to this head's slice: "
+        "projections, not the embeddings themselves. Q says what a position looks for, K what it can be found by, "
+        "V what it passes on when attended. **Q Kᵀ**: each cell is the dot product of one query row with one key "
+        f"row, large when they point the same way, of any size and sign.{future_note} **Divided by √d_k**: the "
+        f"same scores divided by the square root of the per-head key size d_k = {d_k} (not of d_model = "
+        f"{info.d_model}){temperature_note}. If the entries of q and k were independent with mean 0 and variance "
+        "1, their dot product would have variance d_k; dividing by √d_k brings it back to about 1, so the softmax "
+        "does not saturate (almost all weight on one key, with tiny gradients in training). **The mask** is added, "
+        f"not multiplied: 0 where a query may see a key, −inf (grey) where it may not; here {mask_note}. Masked "
+        "cells hold −inf, not 0: a score of 0 would still get weight, while e to the power −inf is exactly 0. "
+        "**softmax(row)** turns each row into positive weights that add up to 1 (here between "
+        f"{sums.min():.6f} and {sums.max():.6f} for every head of the layer); masked cells get exactly 0; these are "
+        "the weights drawn in the grids above. **Weights × V**: each query's output row is the weighted average of "
+        f"the value rows. The outputs of all heads are placed side by side ({info.n_heads} × {d_k} = "
+        f"{info.d_model} numbers per token) and multiplied by the learned W_O ({info.d_model} × {info.d_model}, "
+        "plus a bias): that is what the attention sub-layer adds to its input through the residual connection. "
+        "Each panel keeps one colour scale for every head of the layer, so heads compare at a glance; under the "
+        "panels, one cell followed through every stage for the head shown.",
+        key="att_stages",
+        download_name=f"{view.kind_name} layer {layer} stages",
     )
-    row_sums = stage.weights.sum(axis=-1)
-    ui.charts_side_by_side(
-        (
-            weights_heatmap(
-                stage.weights,
-                query_labels,
-                key_labels,
-                title="softmax(row): the attention weights",
-                allowed=stage_allowed,
-                highlight=highlight,
-            ),
-            f"Each row turned into positive weights that add up to 1 (here between {row_sums.min():.6f} and "
-            f"{row_sums.max():.6f}). Masked cells (grey) get exactly 0. These are the weights drawn in the grids "
-            "above.",
-            "att_weights",
-        ),
-        (
-            vectors_heatmap(
-                stage.output,
-                query_labels,
-                title=f"Weights × V: head {head}'s output",
-                value_name="output",
-                highlight_row=picked_query,
-            ),
-            "Each query's row is the weighted average of the value rows. The outputs of all heads are placed side by "
-            f"side ({info.n_heads} × {d_k} = {info.d_model} numbers per token) and multiplied by the learned W_O "
-            f"({info.d_model} × {info.d_model}, plus a bias): that is what the attention sub-layer adds to its input "
-            "through the residual connection.",
-            "att_output",
-        ),
-    )
-    st.markdown(one_cell_text(stage, query_labels, key_labels, picked_query, picked_key, scale_text, view.temperature))
     sync_link()
 
 
@@ -390,8 +351,8 @@ def one_cell_text(
     scale_text: str,
     temperature: float,
 ) -> str:
-    """The chosen (query, key) cell (by default the last row and its largest weight) through every stage, as
-    markdown with the token labels escaped. Reads numbers the trace already holds; computes nothing new."""
+    """The chosen (query, key) cell (by default the last row and its largest weight) of one head through every
+    stage, as plain text (the figure escapes it). Reads numbers the trace already holds; computes nothing new."""
     query = len(query_labels) - 1 if picked_query is None else picked_query
     row = stage.weights[query]
     largest = int(np.argmax(row))
@@ -415,8 +376,8 @@ def one_cell_text(
         place = "the largest in that row" if key == largest else f"number {rank} of {row.size} in that row"
         ending = f"the mask adds 0; after the softmax over the row the weight is {weight:.4f}, {place}."
     return (
-        f"**One cell followed through** ({how}): query {ui.escape_markdown(query_labels[query])} and key "
-        f"{ui.escape_markdown(key_labels[key])}: q · k = {raw:.4f}; divided by {scale_text}"
+        f"One cell of head {stage.head} followed through ({how}): query {query_labels[query]} and key "
+        f"{key_labels[key]}: q · k = {raw:.4f}; divided by {scale_text}"
         f"{' and the temperature' if temperature != 1.0 else ''} gives {scaled:.4f}; " + ending
     )
 
