@@ -318,6 +318,7 @@ def axes_of(place: Placed) -> dict[str, Any]:
             "domain": list(place.y),
             "anchor": f"x{suffix}",
             "showticklabels": place.row_labels_shown,
+            **({} if place.row_labels_shown else {"ticks": ""}),  # the panel to the left labels these rows
         },
     }
 
