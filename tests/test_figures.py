@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import pytest
 
 from model.inspect.trace import AttentionStages, index_labels
-from viz_app.figures import attention, common, embeddings, positional, stage_frames, vectors
+from viz_app.figures import attention, common, embeddings, positional, stage_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURE_MODULES = sorted(p.stem for p in (ROOT / "viz_app" / "figures").glob("*.py") if p.stem != "__init__")
@@ -300,7 +300,7 @@ def test_layer_head_grid_and_mean() -> None:
 def test_stage_figures() -> None:
     q = np.random.default_rng(1).normal(size=(6, 8))
     before = q.copy()
-    fig = vectors.vectors_heatmap(q, LABELS, title="Q, head 0", value_name="Q")
+    fig = embeddings.embedding_heatmap(q, LABELS, title="Q, head 0", value_name="Q")  # the vectors-per-token figure
     (values,) = value_layers(fig)
     assert np.asarray(values.z).shape == (6, 8)
     assert list(values.x) == [f"d{i}" for i in range(8)]

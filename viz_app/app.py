@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
 from pathlib import Path
 
@@ -21,34 +23,14 @@ import plotly.graph_objects as go  # noqa: E402
 import plotly.io  # noqa: E402
 import streamlit as st  # noqa: E402
 
+import viz_app.figures  # noqa: E402
 from viz_app import analysis, clicks, context, links, resources, sidebar, ui  # noqa: E402
-from viz_app.figures import (  # noqa: E402
-    attention,
-    common,
-    embeddings,
-    heads,
-    overview,
-    positional,
-    residual,
-    stage_frames,
-    stepping,
-    tiles,
-    vectors,
-)
 
 PRELOADED = (numpy, pandas, plotly.io, go.Bar, go.Figure, go.Heatmap, go.Scatter, analysis, clicks, context, links, ui)
-PRELOADED_FIGURES = (
-    attention,
-    common,
-    embeddings,
-    heads,
-    overview,
-    positional,
-    residual,
-    stage_frames,
-    stepping,
-    tiles,
-    vectors,
+# every figure module, imported here before any session's thread runs a page (see the comment above)
+PRELOADED_FIGURES = tuple(
+    importlib.import_module(f"viz_app.figures.{module.name}")
+    for module in pkgutil.iter_modules(viz_app.figures.__path__)
 )
 
 VIEWS = Path(__file__).resolve().parent / "views"

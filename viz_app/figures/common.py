@@ -189,6 +189,14 @@ TITLE_ROOM_PX = 50  # the top margin base_layout keeps for a one-line title (par
 AXIS_TITLE_ROOM = 26
 
 
+DIMENSION_TICK_STEP = 4  # vectors per token label every fourth of their dimensions
+
+
+def dimension_labels(count: int, prefix: str = "d") -> list[str]:
+    """['d0', 'd1', ...] for the columns of a vector per token."""
+    return [f"{prefix}{i}" for i in range(count)]
+
+
 def text_px(text: str, font_size: float = TICK_FONT_PX) -> float:
     """Estimated width in pixels of one line of text (generous): wide East Asian characters count double."""
     units = sum(1.0 if unicodedata.east_asian_width(char) in "WF" else 0.62 for char in str(text))

@@ -17,6 +17,7 @@ from viz_app.figures.common import (
     Scale,
     base_layout,
     category_axis,
+    dimension_labels,
     escape_label,
     escape_labels,
     heatmap_figure,
@@ -25,7 +26,6 @@ from viz_app.figures.common import (
     symmetric_scale,
     text_px,
 )
-from viz_app.figures.vectors import dimension_labels
 
 COSINE = Scale("RdBu_r", -1.0, 1.0, ".4f")
 EMBEDDING_PLOT_PX = 320  # the d_model columns of an embedding heatmap share this width (they carry no labels)

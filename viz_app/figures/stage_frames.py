@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 
 from viz_app.figures.common import (
     BASE_COLOUR,
+    DIMENSION_TICK_STEP,
     DIVERGING_SCALE,
     TICK_FONT_PX,
     TITLE_FONT_PX,
@@ -29,16 +30,17 @@ from viz_app.figures.common import (
     cell_size,
     colorbar_room,
     cross_shapes,
+    dimension_labels,
     escape_label,
     escape_labels,
     heatmap_traces,
     label_room,
     label_ticks,
     panel_title_annotation,
+    symmetric_scale,
     value_layer_z,
     wrap_title,
 )
-from viz_app.figures.vectors import DIMENSION_TICK_STEP, dimension_labels
 
 if TYPE_CHECKING:
     from model.inspect.trace import AttentionStages
@@ -90,14 +92,6 @@ class Placed:
     x: tuple[float, float]
     y: tuple[float, float]
     row_labels_shown: bool = True
-
-
-def _scale(arrays: Sequence[np.ndarray]) -> tuple[float, float]:
-    """A range centred on 0 covering every finite value of every array."""
-    finite = [np.abs(a[np.isfinite(a)]) for a in arrays]
-    bound = max((float(f.max()) for f in finite if f.size), default=1.0)
-    bound = max(bound, 1e-6)
-    return -bound, bound
 
 
 def stage_panels(
@@ -203,32 +197,32 @@ def pack_rows(groups: Sequence[Sequence[StagePanel]], cell: float) -> list[list[
     return rows
 
 
-def note_lines(notes: Sequence[str], width: int) -> list[list[str]]:
-    """Each head's note cut into lines that fit the figure's width."""
-    return [wrap_title(note, width, NOTE_FONT_PX) for note in notes]
-
-
 @dataclass(frozen=True)
 class StagePlan:
+    """Where every panel sits; the figure's size in pixels; each head's note cut into lines of its width."""
+
     placed: list[Placed]
     width: int
     height: int
     plot_height: int
     note_height: int
+    note_lines: list[list[str]]
 
 
-def plan_stages(groups: Sequence[Sequence[StagePanel]], note_rows: int) -> StagePlan:
-    """Rows of panels from the top, every panel at its pixel size; the paper spans the whole figure width."""
+def plan_stages(groups: Sequence[Sequence[StagePanel]], notes: Sequence[str]) -> StagePlan:
+    """Rows of panels from the top, every panel at its pixel size; the paper spans the whole figure width; under
+    the panels, room for the longest of the heads' notes wrapped to that width."""
     tokens = max(len(panel.row_labels) for group in groups for panel in group)
     cell = cell_size(tokens)
     rows = pack_rows(groups, cell)
     width = max(480, *(row_width(row, cell) for row in rows))
+    lines = [wrap_title(note, width, NOTE_FONT_PX) for note in notes]
     heights = [
         TITLE_PX + max(panel_size(p, cell)[1] for p in row) + max(bottom_room(p) for p in row) + ROW_GAP_PX
         for row in rows
     ]
     plot_height = sum(heights)
-    note_height = NOTE_LINE_PX * note_rows + 12
+    note_height = NOTE_LINE_PX * max((len(item) for item in lines), default=0) + 12
     placed: list[Placed] = []
     top = 0
     for row, row_height in zip(rows, heights, strict=True):
@@ -244,7 +238,7 @@ def plan_stages(groups: Sequence[Sequence[StagePanel]], note_rows: int) -> Stage
             x += w + right_room(panel)
             before = panel
         top += row_height
-    return StagePlan(placed, width, TOP_PX + plot_height + note_height, plot_height, note_height)
+    return StagePlan(placed, width, TOP_PX + plot_height + note_height, plot_height, note_height, lines)
 
 
 def colour_axes(plan: StagePlan) -> dict[str, Any]:
@@ -261,7 +255,8 @@ def colour_axes(plan: StagePlan) -> dict[str, Any]:
         if panel.name == "weights":
             low, high, scale = 0.0, 1.0, WEIGHT_SCALE
         else:
-            (low, high), scale = _scale(members[panel.coloraxis]), DIVERGING_SCALE
+            signed = symmetric_scale(np.concatenate([values.ravel() for values in members[panel.coloraxis]]))
+            low, high, scale = signed.zmin, signed.zmax, DIVERGING_SCALE
         axes[panel.coloraxis] = {"colorscale": scale, "cmin": low, "cmax": high}
     for place in plan.placed:
         panel = place.panel
@@ -365,10 +360,8 @@ def stage_frames_figure(
     if not stages or len(notes) != len(stages) or not 0 <= head < len(stages):
         raise ValueError(f"need one note per head and a head in 0..{len(stages) - 1}")
     groups = stage_panels(stages, query_labels, key_labels, scale_text=scale_text, highlight=highlight)
-    probe = StagePlan([], max(480, MAIN_COLUMN_PX), 0, 1, 0)
-    lines = note_lines(notes, probe.width)
-    plan = plan_stages(groups, max(len(item) for item in lines))
-    lines = note_lines(notes, plan.width)
+    plan = plan_stages(groups, notes)
+    lines = plan.note_lines
     data: list[go.Heatmap] = []
     moving: list[int] = []
     layout: dict[str, Any] = {}
