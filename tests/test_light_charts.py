@@ -195,3 +195,41 @@ def test_the_attention_page_sends_no_text_string_per_cell(models_dir: Path) -> N
             if trace["type"] == "heatmap":
                 assert "text" not in trace, spec["layout"]["title"]["text"]
                 assert trace["z"]["dtype"] == "f4", spec["layout"]["title"]["text"]
+
+
+def test_every_labelled_axis_of_the_attention_page_skips_plotlys_overflow_check(models_dir: Path) -> None:  # noqa: F811
+    """plotly.js measures every tick label against the chart's edge unless ticklabeloverflow is "allow" (our
+    margins are sized to the labels, so that check never hides one; bench/figure_draw.py: the head grid drew in
+    about 0.4 of the time without it). Every axis that draws tick labels from an array says so."""
+    at = AppTest.from_file(str(APP_PATH), default_timeout=60)
+    at.run()
+    at.text_area(key="sentence").set_value(NORMAL).run()
+    at.switch_page("views/attention.py")
+    at.run()
+    assert not at.exception, at.exception
+    labelled = 0
+    for element in at.get("plotly_chart"):
+        layout = json.loads(element.proto.spec)["layout"]
+        for name, axis in layout.items():
+            if name.startswith(("xaxis", "yaxis")) and axis.get("ticktext") and axis.get("showticklabels", True):
+                labelled += 1
+                assert axis.get("ticklabeloverflow") == "allow", (layout["title"]["text"], name)
+    assert labelled >= 6  # the head grid's two axes, the mean's two, and the stage figure's
+
+
+def test_loading_a_model_freezes_the_long_lived_objects_for_the_garbage_collector(models_dir: Path) -> None:  # noqa: F811
+    """Streamlit collects garbage after every script run; the modules and the model, frozen once they are loaded,
+    are not walked again each time."""
+    import gc
+
+    from viz_app import resources
+
+    resources.load_translator.clear()
+    gc.unfreeze()
+    try:
+        assert gc.get_freeze_count() == 0
+        resources.load_translator(str(models_dir / "tiny-en-de"))
+        assert gc.get_freeze_count() > 10_000  # every module and function imported so far, and the model
+    finally:
+        gc.unfreeze()
+        resources.load_translator.clear()

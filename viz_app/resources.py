@@ -5,6 +5,7 @@ Returns numpy values (the Trace is a frozen dataclass of numpy arrays); the page
 
 from __future__ import annotations
 
+import gc
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,11 +67,26 @@ class ModelInfo:
         return self.n_encoder_layers if kind.startswith("encoder") else self.n_decoder_layers
 
 
+def freeze_long_lived() -> None:
+    """Exempt everything alive now (the imported modules, loaded models) from the garbage collector's scans.
+
+    Streamlit runs a full collection after every script run (runner.postScriptGC). It walked about 265,000
+    objects, nearly all of them the libraries' own modules and functions, and took about 0.4 s of CPU, holding the
+    GIL so that the server sent nothing meanwhile, after every interaction; with them frozen about 0.06 s
+    (bench/figure_draw.py). Called once per model load: objects of a page run alive at that moment are kept for
+    good, a bounded one-time cost.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 @st.cache_resource(show_spinner="Loading the model…")
 def load_translator(path: str) -> Translator:
     """The model and tokenizer of one folder, loaded once per server; raises ModelLoadError for a bad folder."""
     configure_torch()
-    return Translator(load_pretrained(path))
+    translator = Translator(load_pretrained(path))
+    freeze_long_lived()
+    return translator
 
 
 def model_info(path: str) -> ModelInfo:

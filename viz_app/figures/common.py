@@ -277,13 +277,19 @@ def cell_size(count: int, minimum: float = CELL_PX, span: float = MIN_PLOT_PX, m
     return max(minimum, min(maximum, span / max(count, 1)))
 
 
+# Our figures size their margins to their labels, so plotly's default check for tick labels past the chart's edge
+# ("hide past div") never hides one; but it measures every label in the page: the Attention page's head grid drew in
+# 255 ms with it and 106 ms without (bench/figure_draw.py). Every axis with token labels skips it.
+KEEP_LABELS: dict[str, Any] = {"ticklabeloverflow": "allow"}
+
+
 def label_ticks(labels: Sequence[str], step: int = 1, font_size: float = TICK_FONT_PX) -> dict[str, Any]:
     """Axis entries that draw every `step`-th label (all of them by default) and never let plotly thin them out.
 
     The labels must be the axis' categories as the traces hold them (escaped); they are returned unchanged.
     """
     chosen = list(labels)[:: max(1, step)]
-    return {"tickmode": "array", "tickvals": chosen, "ticktext": chosen, "tickfont": {"size": font_size}}
+    return {"tickmode": "array", "tickvals": chosen, "ticktext": chosen, "tickfont": {"size": font_size}, **KEEP_LABELS}
 
 
 def heatmap_figure(

@@ -22,6 +22,7 @@ from viz_app.figures.common import (
     BASE_COLOUR,
     DIVERGING_SCALE,
     HIGHLIGHT_COLOUR,
+    KEEP_LABELS,
     MASKED_COLOUR,
     MASKED_LABEL,
     WEIGHT_SCALE,
@@ -357,7 +358,7 @@ def base_axes(series: StepSeries, plan: Plan) -> dict[str, Any]:
             "zeroline": False,
             "automargin": False,
             "tickfont": {"size": plan.tick_size},
-            "ticklabeloverflow": "allow",
+            **KEEP_LABELS,
         }
         x: dict[str, Any] = {**common, "domain": list(panel.x), "anchor": panel.yref}
         y: dict[str, Any] = {**common, "domain": list(panel.y), "anchor": panel.xref}

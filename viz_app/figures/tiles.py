@@ -16,6 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from viz_app.figures.common import (
+    KEEP_LABELS,
     MASKED_COLOUR,
     MASKED_LABEL,
     Scale,
@@ -269,6 +270,6 @@ def tiled_axes(
         base = {"showgrid": False, "zeroline": False, "range": bounds, "automargin": False, "fixedrange": False}
         if ticks is None:
             return {**base, "showticklabels": False, "ticks": ""}
-        return {**base, **ticks, "tickfont": {"size": font_size}}
+        return {**base, **ticks, "tickfont": {"size": font_size}, **KEEP_LABELS}
 
     return {"xaxis": {**axis(x_ticks, width, False), "tickangle": -90}, "yaxis": axis(y_ticks, height, True)}
