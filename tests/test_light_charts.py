@@ -233,3 +233,28 @@ def test_loading_a_model_freezes_the_long_lived_objects_for_the_garbage_collecto
     finally:
         gc.unfreeze()
         resources.load_translator.clear()
+
+
+def test_charts_go_out_with_a_digest_of_their_data_and_without_their_own_width(models_dir: Path) -> None:  # noqa: F811
+    """ui.plotly_chart: layout.datarevision changes exactly when the data do; the width is left to the column."""
+    from viz_app.ui import data_revision
+
+    weights = rng_weights(2, 3, 3)
+    first = attention.head_grid(weights, LABELS[:3], LABELS[:3], title="t", allowed=causal(3))
+    again = attention.head_grid(weights.copy(), LABELS[:3], LABELS[:3], title="another title", allowed=causal(3))
+    changed = weights.copy()
+    changed[1, 2, 0] += 1e-3
+    other = attention.head_grid(changed, LABELS[:3], LABELS[:3], title="t", allowed=causal(3))
+    relabelled = attention.head_grid(weights, LABELS[3:], LABELS[:3], title="t", allowed=causal(3))
+    assert data_revision(first) == data_revision(again)  # the layout (title) is compared by plotly itself
+    assert data_revision(first) != data_revision(other)
+    assert data_revision(first) != data_revision(relabelled)  # hover text or ticks drawn from the labels
+    at = AppTest.from_file(str(APP_PATH), default_timeout=60)
+    at.run()
+    at.text_area(key="sentence").set_value(NORMAL).run()
+    at.switch_page("views/attention.py")
+    at.run()
+    layouts = [json.loads(element.proto.spec)["layout"] for element in at.get("plotly_chart")]
+    assert len(layouts) == 4
+    assert all(len(layout["datarevision"]) == 24 and "width" not in layout for layout in layouts)
+    assert len({layout["datarevision"] for layout in layouts}) == 4
