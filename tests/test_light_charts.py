@@ -177,15 +177,21 @@ def float32_stage_figure():  # type: ignore[no-untyped-def]
     )
 
 
-def test_the_attention_page_sends_no_text_string_per_cell(models_dir: Path) -> None:  # noqa: F811
+def attention_page_specs(kind: str | None = None) -> list[dict]:
+    """What the Attention page sends for NORMAL (at attention `kind`, else the page's default): each chart's spec."""
     at = AppTest.from_file(str(APP_PATH), default_timeout=60)
     at.run()
     at.text_area(key="sentence").set_value(NORMAL).run()
     at.switch_page("views/attention.py")
     at.run()
-    at.radio(key="att_kind").set_value("decoder.self_attn").run()
+    if kind is not None:
+        at.radio(key="att_kind").set_value(kind).run()
     assert not at.exception, at.exception
-    specs = [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
+    return [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
+
+
+def test_the_attention_page_sends_no_text_string_per_cell(models_dir: Path) -> None:  # noqa: F811
+    specs = attention_page_specs("decoder.self_attn")
     assert len(specs) == 4  # three charts of the layer's heads, then one of every stage of every head
     (staged,) = [spec for spec in specs if spec.get("frames")]
     assert len(staged["frames"]) == len(staged["layout"]["sliders"][0]["steps"]) >= 2  # a frame per head
@@ -201,15 +207,9 @@ def test_every_labelled_axis_of_the_attention_page_skips_plotlys_overflow_check(
     """plotly.js measures every tick label against the chart's edge unless ticklabeloverflow is "allow" (our
     margins are sized to the labels, so that check never hides one; bench/figure_draw.py: the head grid drew in
     about 0.4 of the time without it). Every axis that draws tick labels from an array says so."""
-    at = AppTest.from_file(str(APP_PATH), default_timeout=60)
-    at.run()
-    at.text_area(key="sentence").set_value(NORMAL).run()
-    at.switch_page("views/attention.py")
-    at.run()
-    assert not at.exception, at.exception
     labelled = 0
-    for element in at.get("plotly_chart"):
-        layout = json.loads(element.proto.spec)["layout"]
+    for spec in attention_page_specs():
+        layout = spec["layout"]
         for name, axis in layout.items():
             if name.startswith(("xaxis", "yaxis")) and axis.get("ticktext") and axis.get("showticklabels", True):
                 labelled += 1
@@ -249,12 +249,7 @@ def test_charts_go_out_with_a_digest_of_their_data_and_without_their_own_width(m
     assert data_revision(first) == data_revision(again)  # the layout (title) is compared by plotly itself
     assert data_revision(first) != data_revision(other)
     assert data_revision(first) != data_revision(relabelled)  # hover text or ticks drawn from the labels
-    at = AppTest.from_file(str(APP_PATH), default_timeout=60)
-    at.run()
-    at.text_area(key="sentence").set_value(NORMAL).run()
-    at.switch_page("views/attention.py")
-    at.run()
-    layouts = [json.loads(element.proto.spec)["layout"] for element in at.get("plotly_chart")]
+    layouts = [spec["layout"] for spec in attention_page_specs()]
     assert len(layouts) == 4
     assert all(len(layout["datarevision"]) == 24 and "width" not in layout for layout in layouts)
     assert len({layout["datarevision"] for layout in layouts}) == 4
