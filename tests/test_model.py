@@ -11,6 +11,7 @@ import torch
 
 from model.inspect.recording import Recorder
 from model.nn.config import ModelConfig
+from model.nn.dropout import Dropout
 from model.nn.names import HeadRef, site_name
 from model.nn.transformer import Transformer
 
@@ -120,6 +121,19 @@ def test_eval_is_deterministic_and_training_uses_dropout(tiny_model: Transformer
         assert torch.equal(first, second)
         tiny_model.train()
         assert not torch.equal(tiny_model(SOURCE, TARGET), first)
+
+
+def test_dropout_is_torchs_in_training_and_hands_the_input_back_in_eval() -> None:
+    x = torch.randn(4, 6, 32)
+    ours, torchs = Dropout(0.3), torch.nn.Dropout(0.3)
+    torch.manual_seed(7)
+    dropped = ours(x)
+    torch.manual_seed(7)
+    assert torch.equal(dropped, torchs(x))
+    assert (dropped == 0).any() and not torch.equal(dropped, x)
+    ours.eval()
+    assert ours(x) is x
+    assert Dropout(0.0)(x) is x
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from torch.nn import functional as F
 
 from model.nn.attention import KVCache, MultiHeadAttention
 from model.nn.config import ModelConfig
+from model.nn.dropout import Dropout
 from model.nn.names import site_name, sublayer_name
 from model.nn.probe import AttentionProbe, stream_probe
 
@@ -22,7 +23,7 @@ class FeedForward(nn.Module):
         super().__init__()
         self.expand = nn.Linear(d_model, d_ff)
         self.contract = nn.Linear(d_ff, d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.name = name
 
     def forward(self, x: torch.Tensor, probe: AttentionProbe | None = None) -> torch.Tensor:
@@ -42,7 +43,7 @@ class Residual(nn.Module):
     def __init__(self, d_model: int, dropout: float, norm_placement: str, eps: float, name: str = "") -> None:
         super().__init__()
         self.norm = nn.LayerNorm(d_model, eps=eps)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.pre_norm = norm_placement == "pre"
         self.name = name
 

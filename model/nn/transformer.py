@@ -9,6 +9,7 @@ from torch import nn
 
 from model.nn.attention import KVCache, MultiHeadAttention
 from model.nn.config import ModelConfig
+from model.nn.dropout import Dropout
 from model.nn.embeddings import PositionalEncoding, TokenEmbedding
 from model.nn.layers import DecoderLayer, EncoderLayer
 from model.nn.masks import additive_bias, decoder_bias, key_padding_bias
@@ -42,7 +43,7 @@ class Transformer(nn.Module):
         self.config = config
         self.embedding = TokenEmbedding(config.vocab_size, config.d_model, config.pad_id)
         self.positions = PositionalEncoding(config.max_len, config.d_model)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.encoder_layers = nn.ModuleList(EncoderLayer(config, i) for i in range(config.n_encoder_layers))
         self.decoder_layers = nn.ModuleList(DecoderLayer(config, i) for i in range(config.n_decoder_layers))
         pre_norm = config.norm_placement == "pre"
