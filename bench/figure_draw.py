@@ -7,6 +7,11 @@ Prints one JSON object. Both halves compare two variants side by side in the sam
   sentence) drawn by Plotly.newPlot in Debian's Chromium with the plotly.js that ships with the plotly package, once
   as sent (every labelled axis has ticklabeloverflow "allow", figures/common.py KEEP_LABELS) and once with that key
   removed (plotly's default, "hide past div"), alternating, median of `rounds` each. draw_ratio: sent / default.
+- second pass: Streamlit's chart component draws every chart twice: once as it arrives, then again (Plotly.react)
+  with a copy of the figure rebuilt by a JSON round trip. The second pass is timed for each chart as sent (no
+  template: viz_app.ui.plotly_chart sends theme=None, figures/common.py house_style) and with a template added to
+  the layout, as Streamlit's own theme carries one (it rebuilds the template object, and plotly.js then redraws the
+  whole figure), alternating, median of `rounds` each. second_pass_ratio: as sent / with a template.
 - gc: Streamlit runs gc.collect(2) after every script run. After a few reruns of the Attention page (the models
   loaded, so viz_app.resources.freeze_long_lived has run), the collection is timed as the server runs it (the
   long-lived objects frozen) and after gc.unfreeze() (what it cost before), median of `rounds` each.
@@ -100,6 +105,57 @@ def bench_draw(specs: list[str], rounds: int) -> list[dict[str, float]]:
     return rows
 
 
+SECOND_PASS_SCRIPT = """async ([specs, rounds]) => {
+    const host = document.getElementById('chart');
+    const copy = (value) => JSON.parse(JSON.stringify(value));
+    const out = [];
+    for (const spec of specs) {
+        const times = {sent: [], themed: []};
+        for (let r = 0; r < rounds; r++) {
+            for (const name of ['sent', 'themed']) {
+                Plotly.purge(host);
+                const figure = JSON.parse(spec);
+                if (name === 'themed') figure.layout.template = {layout: {font: {family: 'sans-serif'}}};
+                await Plotly.newPlot(host, figure.data, figure.layout);
+                const again = copy(figure);
+                const start = performance.now();
+                await Plotly.react(host, again.data, again.layout);
+                times[name].push(performance.now() - start);
+            }
+        }
+        out.push(times);
+    }
+    return out;
+}"""
+
+
+def bench_second_pass(specs: list[str], rounds: int) -> list[dict[str, float]]:
+    """Each chart's second draw (Plotly.react with a JSON copy of what was drawn), as sent and with a template."""
+    import plotly
+    from app_helpers import VIEWPORT, launch_chromium
+    from playwright.sync_api import sync_playwright
+
+    plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.set_content('<div id="chart" style="width:1000px"></div>')
+            page.add_script_tag(path=str(plotly_js))
+            measured = page.evaluate(SECOND_PASS_SCRIPT, [specs, rounds])
+        finally:
+            browser.close()
+    rows = []
+    for spec, times in zip(specs, measured, strict=True):
+        sent, themed = statistics.median(times["sent"]), statistics.median(times["themed"])
+        title = json.loads(spec).get("layout", {}).get("title", {}).get("text", "")
+        rows.append(
+            {"chart": title[:60], "second_pass_ms": round(sent, 1), "with_template_ms": round(themed, 1),
+             "second_pass_ratio": round(sent / themed, 3)}
+        )  # fmt: skip
+    return rows
+
+
 def bench_gc(at, rounds: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
     from app import sentence
 
@@ -130,14 +186,19 @@ def main() -> None:
     args = parser.parse_args()
     specs, at = attention_specs()
     rows = bench_draw(specs, args.rounds)
+    second = bench_second_pass(specs, args.rounds)
     report = {
         "charts": rows,
+        "second_pass": second,
+        "second_pass_ms_total": round(sum(row["second_pass_ms"] for row in second), 1),
+        "second_pass_with_template_ms_total": round(sum(row["with_template_ms"] for row in second), 1),
         "draw_ms_sent_total": round(sum(row["sent_ms"] for row in rows), 1),
         "draw_ms_default_total": round(sum(row["default_ms"] for row in rows), 1),
         **bench_gc(at, args.rounds),
         "method": f"Plotly.newPlot per chart in /usr/bin/chromium, as sent and without ticklabeloverflow, "
-        f"alternating, median of {args.rounds}; gc.collect(2) in the AppTest process after 4 Attention reruns, "
-        f"frozen then unfrozen, median of {args.rounds}",
+        f"alternating, median of {args.rounds}; second pass: Plotly.react with a JSON copy after newPlot, as sent "
+        f"and with a template in the layout, alternating, median of {args.rounds}; gc.collect(2) in the AppTest "
+        f"process after 4 Attention reruns, frozen then unfrozen, median of {args.rounds}",
     }
     print(json.dumps(report))
 

@@ -253,3 +253,43 @@ def test_charts_go_out_with_a_digest_of_their_data_and_without_their_own_width(m
     assert len(layouts) == 4
     assert all(len(layout["datarevision"]) == 24 and "width" not in layout for layout in layouts)
     assert len({layout["datarevision"] for layout in layouts}) == 4
+
+
+def wcag_contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast of two '#rrggbb' colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_charts_go_out_without_a_template_or_streamlits_theme_on_a_transparent_paper(models_dir: Path) -> None:  # noqa: F811
+    """ui.plotly_chart sends theme=None and no template (Streamlit's chart component rebuilds a themed template after
+    the first draw, and plotly.js then redraws the whole figure); the house style fills in only what a figure left
+    unset, and its text colour reads on both of Streamlit's backgrounds."""
+    at = AppTest.from_file(str(APP_PATH), default_timeout=60)
+    at.run()
+    at.text_area(key="sentence").set_value(NORMAL).run()
+    at.switch_page("views/attention.py")
+    at.run()
+    assert not at.exception, at.exception
+    elements = at.get("plotly_chart")
+    assert len(elements) == 4
+    for element in elements:
+        layout = json.loads(element.proto.spec)["layout"]
+        assert element.proto.theme == ""
+        assert "template" not in layout
+        assert layout["paper_bgcolor"] == layout["plot_bgcolor"] == common.TRANSPARENT
+        assert layout["font"]["color"] == common.TEXT_COLOUR
+    fig = attention.head_grid(rng_weights(2, 3, 3), LABELS[:3], LABELS[:3], title="t", allowed=causal(3))
+    fig.layout.font.color = "#123456"
+    fig.layout.xaxis.automargin = False
+    common.house_style(fig)
+    assert fig.layout.font.color == "#123456" and fig.layout.xaxis.automargin is False  # the figure's own wins
+    assert fig.layout.yaxis.gridcolor == common.FAINT_LINE and "template" not in fig.to_plotly_json()["layout"]
+    for background in ("#ffffff", "#0e1117"):  # Streamlit's light and dark backgrounds
+        assert wcag_contrast(common.TEXT_COLOUR, background) >= 4.3

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from viz_app import exports
+from viz_app.figures.common import house_style
 from viz_app.sidebar import MODEL_KEY
 
 _MARKDOWN_SPECIAL = set(string.punctuation)
@@ -69,9 +70,10 @@ def plotly_chart(fig: go.Figure, config: dict[str, Any], key: str | None, **sele
     of its data, so that plotly.js does not take the arrays it decoded from the wire for new ones. Both are set on
     the figure given (built for this call; its CSV, from the traces, is unaffected).
     """
+    house_style(fig)
     fig.layout.datarevision = data_revision(fig)
     fig.layout.width = None
-    st.plotly_chart(fig, width="stretch", config=config, key=key, **selection)
+    st.plotly_chart(fig, width="stretch", config=config, key=key, theme=None, **selection)
 
 
 SCROLL_BOX_PX = 760  # a chart taller and wider than the column scrolls inside a box this tall

@@ -17,6 +17,11 @@ MASKED_COLOUR = "#9a9a9a"  # cells a mask removed (-inf before the softmax)
 HIGHLIGHT_COLOUR = "#ff7f0e"
 BASE_COLOUR = "#4c78a8"
 MASKED_LABEL = "masked (−inf)"
+# Text on the app's charts, legible on both of Streamlit's backgrounds (WCAG contrast 4.30 on white, 4.39 on the
+# dark theme's #0e1117): charts draw on a transparent paper, so one colour must serve both themes (see house_style).
+TEXT_COLOUR = "#757a85"
+FONT_FAMILY = '"Source Sans", sans-serif'  # Streamlit's own text font, which the page has loaded
+FAINT_LINE = "rgba(128, 128, 128, 0.3)"  # grid lines and ticks, visible on both backgrounds without competing
 Highlight = tuple[int | None, int | None] | None  # (query row, key column) a user chose; None: nothing chosen
 _HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
@@ -539,3 +544,38 @@ def panel_title_annotation(text: str, x_domain: Sequence[float], top: float) -> 
         "showarrow": False,
         "font": {"size": 12},
     }
+
+
+def house_style(fig: go.Figure) -> None:
+    """Fill in the look every chart shares where the figure left it unset (what the figure sets always wins):
+    a transparent paper and plot area, so the chart sits on the page's own background in the light and the dark
+    theme; Streamlit's font in TEXT_COLOUR; faint grid lines and ticks; axes that make room for their labels
+    unless the figure sized its margins itself (automargin=False); a light hover label; and no template.
+
+    The app sends charts with theme=None (viz_app.ui.plotly_chart): Streamlit's theme travels as a template
+    object, which its chart component rebuilds, as a new object, after the first draw, and plotly.js redraws a
+    whole figure whose template is a new object. Without a template that second pass is cheap (bench/figure_draw.py).
+    """
+    fig.layout.template = None
+    layout = fig.layout
+    for name in ("paper_bgcolor", "plot_bgcolor"):
+        if layout[name] is None:
+            layout[name] = TRANSPARENT
+    if layout.font.family is None:
+        layout.font.family = FONT_FAMILY
+    if layout.font.color is None:
+        layout.font.color = TEXT_COLOUR
+    if layout.font.size is None:
+        layout.font.size = 12
+    if layout.hoverlabel.bgcolor is None:
+        layout.hoverlabel.update(bgcolor="#ffffff", bordercolor="#555555", font={"color": "#111111"})
+    layout.modebar.update(bgcolor=TRANSPARENT, color=TEXT_COLOUR, activecolor=BASE_COLOUR)
+
+    def axis_style(axis: Any) -> None:
+        for name, value in (("gridcolor", FAINT_LINE), ("zerolinecolor", FAINT_LINE), ("tickcolor", FAINT_LINE),
+                            ("linecolor", FAINT_LINE), ("automargin", True)):  # fmt: skip
+            if axis[name] is None:
+                axis[name] = value
+
+    fig.for_each_xaxis(axis_style)
+    fig.for_each_yaxis(axis_style)
