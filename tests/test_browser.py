@@ -75,6 +75,12 @@ def click_step(page, step: int) -> None:  # type: ignore[no-untyped-def]
     steps = page.evaluate(f"() => ({SLIDER_STATE})().steps.length")
     page.mouse.click(box["x"] + box["width"] * step / max(steps - 1, 1), box["y"] + box["height"] / 2)
     page.wait_for_function(f"step => ({SLIDER_STATE})().active === step", arg=step, timeout=30_000)
+    # the slider moves as the frame starts; the frame's own axis window lands with its redraw, a moment later
+    page.wait_for_function(
+        "step => document.querySelector('.js-plotly-plot')._fullLayout.xaxis.range[1] === step + 0.5",
+        arg=step,
+        timeout=30_000,
+    )
 
 
 def shown_step(page) -> dict:  # type: ignore[no-untyped-def]
