@@ -27,6 +27,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -78,22 +79,28 @@ def without_keep_labels(spec: str) -> str:
     return json.dumps(figure)
 
 
-def bench_draw(specs: list[str], rounds: int) -> list[dict[str, float]]:
+def in_chromium(script: str, argument: Any) -> Any:
+    """Run `script` (an async JS function of `argument`) in Chromium on a page holding the plotly.js that ships with
+    the plotly package and one 1000 px wide <div id="chart">; returns what it returns."""
     import plotly
     from app_helpers import VIEWPORT, launch_chromium
     from playwright.sync_api import sync_playwright
 
     plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    pairs = [[spec, without_keep_labels(spec)] for spec in specs]
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
             page = browser.new_page(viewport=VIEWPORT)
             page.set_content('<div id="chart" style="width:1000px"></div>')
             page.add_script_tag(path=str(plotly_js))
-            measured = page.evaluate(DRAW_SCRIPT, [pairs, rounds])
+            return page.evaluate(script, argument)
         finally:
             browser.close()
+
+
+def bench_draw(specs: list[str], rounds: int) -> list[dict[str, float]]:
+    pairs = [[spec, without_keep_labels(spec)] for spec in specs]
+    measured = in_chromium(DRAW_SCRIPT, [pairs, rounds])
     rows = []
     for spec, times in zip(specs, measured, strict=True):
         sent, plain = statistics.median(times["sent"]), statistics.median(times["plain"])
@@ -131,20 +138,7 @@ SECOND_PASS_SCRIPT = """async ([specs, rounds]) => {
 
 def bench_second_pass(specs: list[str], rounds: int) -> list[dict[str, float]]:
     """Each chart's second draw (Plotly.react with a JSON copy of what was drawn), as sent and with a template."""
-    import plotly
-    from app_helpers import VIEWPORT, launch_chromium
-    from playwright.sync_api import sync_playwright
-
-    plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            page.set_content('<div id="chart" style="width:1000px"></div>')
-            page.add_script_tag(path=str(plotly_js))
-            measured = page.evaluate(SECOND_PASS_SCRIPT, [specs, rounds])
-        finally:
-            browser.close()
+    measured = in_chromium(SECOND_PASS_SCRIPT, [specs, rounds])
     rows = []
     for spec, times in zip(specs, measured, strict=True):
         sent, themed = statistics.median(times["sent"]), statistics.median(times["themed"])
