@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -270,3 +271,19 @@ def redrawn_after_input(page, timeout_s: float = 60.0, quiet_s: float = 1.0) -> 
             return float(last - start)
         time.sleep(0.25)
     raise TimeoutError(f"no chart change settled within {timeout_s} s after the input")
+
+
+def luminance(colour: str) -> float:
+    """Relative luminance (WCAG 2) of a CSS 'rgb(r, g, b)', 'rgba(r, g, b, a)' or '#rrggbb' colour."""
+    if colour.startswith("#"):
+        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    else:
+        channels = [float(part) / 255 for part in re.findall(r"[\d.]+", colour)[:3]]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two CSS colours, 1 (none) to 21 (black on white)."""
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)

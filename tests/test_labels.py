@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from app_helpers import (  # noqa: F401  (models_dir is a fixture)
     TINY_MODEL_NAME,
+    contrast,
     launch_chromium,
+    luminance,
     models_dir,
     streamlit_server,
     wait_charts_settled,
@@ -115,19 +117,6 @@ def token_axis_problem(labels: list[str], expected: int | None) -> str | None:
     if len(indices) % count or indices != list(range(count)) * (len(indices) // count):
         return f"labels missing or out of order: {len(indices)} labels for {count} tokens"
     return None
-
-
-def luminance(colour: str) -> float:
-    """Relative luminance (WCAG 2) of a CSS 'rgb(r, g, b)' or 'rgba(r, g, b, a)' colour."""
-    channels = [float(part) / 255 for part in re.findall(r"[\d.]+", colour)[:3]]
-    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-
-
-def contrast(a: str, b: str) -> float:
-    """WCAG contrast ratio of two CSS colours, 1 (none) to 21 (black on white)."""
-    high, low = sorted((luminance(a), luminance(b)), reverse=True)
-    return (high + 0.05) / (low + 0.05)
 
 
 MIN_CONTRAST = 3.0  # WCAG 2's minimum for large text and for graphics; chart labels must at least meet it

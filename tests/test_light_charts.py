@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import plotly.io as pio
 import pytest
-from app_helpers import APP_PATH, models_dir  # noqa: F401  (models_dir is a fixture)
+from app_helpers import APP_PATH, contrast, models_dir  # noqa: F401  (models_dir is a fixture)
 from streamlit.testing.v1 import AppTest
 
 from model.inspect.trace import AttentionStages
@@ -177,8 +177,8 @@ def float32_stage_figure():  # type: ignore[no-untyped-def]
     )
 
 
-def attention_page_specs(kind: str | None = None) -> list[dict]:
-    """What the Attention page sends for NORMAL (at attention `kind`, else the page's default): each chart's spec."""
+def attention_page_charts(kind: str | None = None) -> list:
+    """What the Attention page sends for NORMAL (at attention `kind`, else the page's default): its chart elements."""
     at = AppTest.from_file(str(APP_PATH), default_timeout=60)
     at.run()
     at.text_area(key="sentence").set_value(NORMAL).run()
@@ -187,7 +187,12 @@ def attention_page_specs(kind: str | None = None) -> list[dict]:
     if kind is not None:
         at.radio(key="att_kind").set_value(kind).run()
     assert not at.exception, at.exception
-    return [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
+    return list(at.get("plotly_chart"))
+
+
+def attention_page_specs(kind: str | None = None) -> list[dict]:
+    """Each chart's spec from attention_page_charts."""
+    return [json.loads(element.proto.spec) for element in attention_page_charts(kind)]
 
 
 def test_the_attention_page_sends_no_text_string_per_cell(models_dir: Path) -> None:  # noqa: F811
@@ -255,29 +260,11 @@ def test_charts_go_out_with_a_digest_of_their_data_and_without_their_own_width(m
     assert len({layout["datarevision"] for layout in layouts}) == 4
 
 
-def wcag_contrast(a: str, b: str) -> float:
-    """WCAG 2 contrast of two '#rrggbb' colours."""
-
-    def luminance(colour: str) -> float:
-        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
-        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-
-    high, low = sorted((luminance(a), luminance(b)), reverse=True)
-    return (high + 0.05) / (low + 0.05)
-
-
 def test_charts_go_out_without_a_template_or_streamlits_theme_on_a_transparent_paper(models_dir: Path) -> None:  # noqa: F811
     """ui.plotly_chart sends theme=None and no template (Streamlit's chart component rebuilds a themed template after
     the first draw, and plotly.js then redraws the whole figure); the house style fills in only what a figure left
     unset, and its text colour reads on both of Streamlit's backgrounds."""
-    at = AppTest.from_file(str(APP_PATH), default_timeout=60)
-    at.run()
-    at.text_area(key="sentence").set_value(NORMAL).run()
-    at.switch_page("views/attention.py")
-    at.run()
-    assert not at.exception, at.exception
-    elements = at.get("plotly_chart")
+    elements = attention_page_charts()
     assert len(elements) == 4
     for element in elements:
         layout = json.loads(element.proto.spec)["layout"]
@@ -292,4 +279,4 @@ def test_charts_go_out_without_a_template_or_streamlits_theme_on_a_transparent_p
     assert fig.layout.font.color == "#123456" and fig.layout.xaxis.automargin is False  # the figure's own wins
     assert fig.layout.yaxis.gridcolor == common.FAINT_LINE and "template" not in fig.to_plotly_json()["layout"]
     for background in ("#ffffff", "#0e1117"):  # Streamlit's light and dark backgrounds
-        assert wcag_contrast(common.TEXT_COLOUR, background) >= 4.3
+        assert contrast(common.TEXT_COLOUR, background) >= 4.3

@@ -22,6 +22,7 @@ MASKED_LABEL = "masked (−inf)"
 TEXT_COLOUR = "#757a85"
 FONT_FAMILY = '"Source Sans", sans-serif'  # Streamlit's own text font, which the page has loaded
 FAINT_LINE = "rgba(128, 128, 128, 0.3)"  # grid lines and ticks, visible on both backgrounds without competing
+LIGHT_HOVER: dict[str, Any] = {"bgcolor": "#ffffff", "bordercolor": "#555555", "font": {"color": "#111111"}}
 Highlight = tuple[int | None, int | None] | None  # (query row, key column) a user chose; None: nothing chosen
 _HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
@@ -522,7 +523,7 @@ def click_targets(
         customdata=[list(item) for item in customdata],
         text=list(hover),
         hovertemplate="%{text}<extra></extra>",
-        hoverlabel={"bgcolor": "#ffffff", "bordercolor": "#555555", "font": {"color": "#111111"}},
+        hoverlabel=LIGHT_HOVER,
         selected={"marker": invisible},
         unselected={"marker": invisible},
         showlegend=False,
@@ -568,7 +569,7 @@ def house_style(fig: go.Figure) -> None:
     if layout.font.size is None:
         layout.font.size = 12
     if layout.hoverlabel.bgcolor is None:
-        layout.hoverlabel.update(bgcolor="#ffffff", bordercolor="#555555", font={"color": "#111111"})
+        layout.hoverlabel.update(LIGHT_HOVER)
     layout.modebar.update(bgcolor=TRANSPARENT, color=TEXT_COLOUR, activecolor=BASE_COLOUR)
 
     def axis_style(axis: Any) -> None:
