@@ -51,8 +51,13 @@ navigation = st.navigation(
     ]
 )
 links.restore(st.query_params, st.session_state)
-sidebar.render()
+st.session_state.pop(sidebar.LATER_KEY, None)
+selection = sidebar.settle()
+shared_sidebar = st.sidebar.container()  # at the top of the sidebar, filled once the page has run
 try:
     navigation.run()
-finally:  # also when a page stops early (st.stop): the URL then holds what this run settled on
+except context.PageEnd:
+    pass  # the page has said why it ended early
+finally:  # also when a page ends early or fails: the sidebar is drawn and the URL holds what this run settled on
+    sidebar.finish(shared_sidebar, selection)
     st.query_params.from_dict(links.current(st.session_state))

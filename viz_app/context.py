@@ -15,18 +15,22 @@ from viz_app.resources import ModelInfo
 from viz_app.ui import escape_markdown
 
 
+class PageEnd(Exception):
+    """Ends a page's run early, after the page has said why. app.py catches it and still draws the shared sidebar
+    (st.stop() would end the whole script run, and the sidebar is drawn after the page)."""
+
+
 def model_or_stop() -> ModelInfo:
     """The chosen model's facts; without a usable model, say why and end this page's run (the app keeps going)."""
     selection = sidebar.current()
     if selection.model_path is None:
         st.info("There is no model to show yet: the sidebar explains where models are looked for.")
-        st.stop()
+        raise PageEnd
     try:
         return resources.model_info(selection.model_path)
     except ModelLoadError as error:
         st.error(f"This model cannot be loaded: {error}. Pick another model in the sidebar.")
-        st.stop()
-    raise AssertionError("unreachable")  # st.stop() raises
+        raise PageEnd from error
 
 
 def sentence_problem(info: ModelInfo, text: str) -> str | None:
@@ -75,6 +79,5 @@ def show_familiarity(info: ModelInfo, text: str) -> None:
 def trace_or_stop(info: ModelInfo, **interventions: object) -> Trace:
     trace = trace_or_notice(info, **interventions)  # type: ignore[arg-type]
     if trace is None:
-        st.stop()
-    assert trace is not None
+        raise PageEnd
     return trace
