@@ -51,13 +51,8 @@ navigation = st.navigation(
     ]
 )
 links.restore(st.query_params, st.session_state)
-st.session_state.pop(sidebar.LATER_KEY, None)
-selection = sidebar.settle()
-shared_sidebar = st.sidebar.container()  # at the top of the sidebar, filled once the page has run
+sidebar.render()
 try:
     navigation.run()
-except context.PageEnd:
-    pass  # the page has said why it ended early
-finally:  # also when a page ends early or fails: the sidebar is drawn and the URL holds what this run settled on
-    sidebar.finish(shared_sidebar, selection)
+finally:  # also when a page stops early (st.stop): the URL then holds what this run settled on
     st.query_params.from_dict(links.current(st.session_state))

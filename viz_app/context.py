@@ -15,22 +15,18 @@ from viz_app.resources import ModelInfo
 from viz_app.ui import escape_markdown
 
 
-class PageEnd(Exception):
-    """Ends a page's run early, after the page has said why. app.py catches it and still draws the shared sidebar
-    (st.stop() would end the whole script run, and the sidebar is drawn after the page)."""
-
-
 def model_or_stop() -> ModelInfo:
     """The chosen model's facts; without a usable model, say why and end this page's run (the app keeps going)."""
     selection = sidebar.current()
     if selection.model_path is None:
         st.info("There is no model to show yet: the sidebar explains where models are looked for.")
-        raise PageEnd
+        st.stop()
     try:
         return resources.model_info(selection.model_path)
     except ModelLoadError as error:
         st.error(f"This model cannot be loaded: {error}. Pick another model in the sidebar.")
-        raise PageEnd from error
+        st.stop()
+    raise AssertionError("unreachable")  # st.stop() raises
 
 
 def sentence_problem(info: ModelInfo, text: str) -> str | None:
@@ -79,5 +75,6 @@ def show_familiarity(info: ModelInfo, text: str) -> None:
 def trace_or_stop(info: ModelInfo, **interventions: object) -> Trace:
     trace = trace_or_notice(info, **interventions)  # type: ignore[arg-type]
     if trace is None:
-        raise PageEnd
+        st.stop()
+    assert trace is not None
     return trace

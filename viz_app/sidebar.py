@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
-from streamlit.delta_generator import DeltaGenerator
 
 from model.data.checkpoint import ModelLoadError
 from model.inspect.trace_json import trace_json
@@ -30,9 +28,8 @@ EXAMPLE_KEY = "example"
 SELECTION_KEY = "_selection"
 NO_EXAMPLE = "Pick an example…"
 TRACE_BUTTON_KEY = "trace_json"
-LATER_KEY = "_sidebar_later"
-# The Attention page's options: the attention kind and the interventions (links.LINKED carries them in the URL)
-KIND_KEY, ZERO_KEY, UNIFORM_KEY, TEMPERATURE_KEY = "att_kind", "att_zero", "att_uniform", "att_temperature"
+# The Attention page's intervention widgets (links.LINKED carries them in the URL)
+ZERO_KEY, UNIFORM_KEY, TEMPERATURE_KEY = "att_zero", "att_uniform", "att_temperature"
 
 
 @dataclass(frozen=True)
@@ -71,70 +68,45 @@ def _swap_example_language() -> None:
             return
 
 
-def settle() -> Selection:
-    """Decide the model and the sentence from session state (what the sidebar's widgets hold, or their defaults)
-    before the page runs, and keep the selection for the pages; `render` draws the widgets afterwards."""
+def render() -> Selection:
+    """Draw the shared sidebar and return the selection (also kept in session state for the pages)."""
     directory = models_dir()
     names = available_models(directory)
-    if not names:
-        selection = Selection(None, st.session_state.get(SENTENCE_KEY, ""))
-        st.session_state[SELECTION_KEY] = selection
-        return selection
-    if st.session_state.get(MODEL_KEY) not in names:
-        st.session_state[MODEL_KEY] = names[0]
-    path = directory / st.session_state[MODEL_KEY]
-    if SENTENCE_KEY not in st.session_state:
-        st.session_state[SENTENCE_KEY] = examples_for(_source_language(path))[0]
-    selection = Selection(str(path), st.session_state[SENTENCE_KEY] or "")
+    with st.sidebar:
+        if not names:
+            st.error(
+                f"No model found in `{directory}`. Each model is a folder with model.safetensors, config.json "
+                f"and tokenizer.json. Train one with `python -m model.train` (see the README), or set "
+                f"{MODELS_DIR_ENV} to a folder that holds model folders."
+            )
+            selection = Selection(None, st.session_state.get(SENTENCE_KEY, ""))
+            st.session_state[SELECTION_KEY] = selection
+            return selection
+        if st.session_state.get(MODEL_KEY) not in names:
+            st.session_state.pop(MODEL_KEY, None)
+        name = st.selectbox(
+            "Model",
+            names,
+            key=MODEL_KEY,
+            on_change=_swap_example_language,
+            help=f"Every folder in {directory}.",
+        )
+        path = directory / name
+        language = _source_language(path)
+        examples = examples_for(language)
+        if SENTENCE_KEY not in st.session_state:
+            st.session_state[SENTENCE_KEY] = examples[0]
+        text = st.text_area(
+            f"Sentence ({LANGUAGE_NAMES.get(language, language)})",
+            key=SENTENCE_KEY,
+            height=110,
+            help="Any sentence; the models learned from short image captions, so those work best.",
+        )
+        st.selectbox("Examples", [NO_EXAMPLE, *examples], key=EXAMPLE_KEY, on_change=_use_example)
+        trace_button(str(path), text or "")
+    selection = Selection(str(path), text or "")
     st.session_state[SELECTION_KEY] = selection
     return selection
-
-
-def later(draw: Callable[[], None]) -> None:
-    """Keep a place in the sidebar here and draw `draw` into it when the page has run (`finish`), so that the
-    page's charts reach the browser before its sidebar widgets. Its widgets' values must be read from session state
-    before then."""
-    st.session_state.setdefault(LATER_KEY, []).append((st.sidebar.container(), draw))
-
-
-def finish(shared: DeltaGenerator, selection: Selection) -> None:
-    """After the page (also when it ended early or failed): the shared widgets in `shared`, the container kept for
-    them at the top of the sidebar, then what the page left for later, each in its place."""
-    with shared:
-        render(selection)
-    for place, draw in st.session_state.pop(LATER_KEY, []):
-        with place:
-            draw()
-
-
-def render(selection: Selection) -> None:
-    """Draw the shared sidebar's widgets for the selection `settle` made (in the container reserved for them at
-    the top of the sidebar: they come after the page's own content, so its charts start loading first)."""
-    directory = models_dir()
-    if selection.model_path is None:
-        st.error(
-            f"No model found in `{directory}`. Each model is a folder with model.safetensors, config.json "
-            f"and tokenizer.json. Train one with `python -m model.train` (see the README), or set "
-            f"{MODELS_DIR_ENV} to a folder that holds model folders."
-        )
-        return
-    path = Path(selection.model_path)
-    language = _source_language(path)
-    st.selectbox(
-        "Model",
-        available_models(directory),
-        key=MODEL_KEY,
-        on_change=_swap_example_language,
-        help=f"Every folder in {directory}.",
-    )
-    st.text_area(
-        f"Sentence ({LANGUAGE_NAMES.get(language, language)})",
-        key=SENTENCE_KEY,
-        height=110,
-        help="Any sentence; the models learned from short image captions, so those work best.",
-    )
-    st.selectbox("Examples", [NO_EXAMPLE, *examples_for(language)], key=EXAMPLE_KEY, on_change=_use_example)
-    trace_button(selection.model_path, selection.text)
 
 
 def interventions_in_force(path: str) -> tuple[tuple[HeadRef, ...], tuple[HeadRef, ...], float]:

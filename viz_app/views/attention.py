@@ -25,7 +25,6 @@ from viz_app.clicks import (
 )
 from viz_app.figures.attention import head_grid, layer_head_grid, mean_heatmap
 from viz_app.figures.stage_frames import stage_frames_figure
-from viz_app.sidebar import KIND_KEY, TEMPERATURE_KEY, UNIFORM_KEY, ZERO_KEY
 
 SHORT_KIND = {"encoder.self_attn": "enc self", "decoder.self_attn": "dec self", "decoder.cross_attn": "cross"}
 TEMPERATURES = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0]
@@ -40,59 +39,41 @@ def head_name(ref: HeadRef) -> str:
     return f"{SHORT_KIND[ref.kind]} · layer {ref.layer} · head {ref.head}"
 
 
-def settled_options() -> tuple[str, list[HeadRef], list[HeadRef], float]:
-    """The attention kind and the interventions as the options' widgets hold them (a link's value this model does
-    not offer replaced by the default), read before the widgets are drawn at the end of the page."""
-    state = st.session_state
-    if state.get(KIND_KEY) not in ATTENTION_KINDS:
-        state[KIND_KEY] = ATTENTION_KINDS[0]
-    heads = set(every_head)
-    for key in (ZERO_KEY, UNIFORM_KEY):
-        state[key] = [ref for ref in state.get(key) or [] if ref in heads]
-    if state.get(TEMPERATURE_KEY) not in TEMPERATURES:
-        state[TEMPERATURE_KEY] = 1.0
-    return state[KIND_KEY], state[ZERO_KEY], state[UNIFORM_KEY], float(state[TEMPERATURE_KEY])
-
-
-def draw_options() -> None:
-    """The page's options in the sidebar (their values were read by settled_options)."""
+with st.sidebar:
     st.subheader("Attention options")
-    st.radio(
+    kind = st.radio(
         "Attention",
         ATTENTION_KINDS,
         format_func=lambda k: KIND_NAMES[k].split(" (")[0],
-        key=KIND_KEY,
+        key="att_kind",
         persist_state="session",
     )
     with st.expander("Interventions", icon=":material/science:"):
-        st.multiselect(
+        zero = st.multiselect(
             "Switch heads off",
             every_head,
             format_func=head_name,
-            key=ZERO_KEY,
+            key="att_zero",
             persist_state="session",
             help="The head's output is replaced by zeros before the output projection W_O.",
         )
-        st.multiselect(
+        uniform = st.multiselect(
             "Make heads uniform",
             every_head,
             format_func=head_name,
-            key=UNIFORM_KEY,
+            key="att_uniform",
             persist_state="session",
             help="The head spreads its weight evenly over every key the mask allows.",
         )
-        st.select_slider(
+        temperature = st.select_slider(
             "Attention temperature",
             TEMPERATURES,
-            key=TEMPERATURE_KEY,
+            value=1.0,
+            key="att_temperature",
             persist_state="session",
             help="Every scaled score is divided by this before the softmax: below 1 sharpens, above 1 flattens.",
         )
-
-
-kind, zero, uniform, temperature = settled_options()
-sidebar.later(draw_options)
-interventions = {"zero_heads": tuple(zero), "uniform_heads": tuple(uniform), "temperature": temperature}
+interventions = {"zero_heads": tuple(zero), "uniform_heads": tuple(uniform), "temperature": float(temperature)}
 active = bool(zero or uniform or temperature != 1.0)
 
 st.markdown(
@@ -183,8 +164,9 @@ def sync_link() -> None:
     st.query_params.from_dict(links.current(st.session_state))
 
 
-def layer_choices(view: View) -> None:
-    """The layer and the query row and key column to follow (their values are read from session state)."""
+@st.fragment(key=LAYER_VIEW)
+def layer_view(view: View) -> None:
+    """The layer and token choices, then every head of the layer and their mean."""
     n_queries, n_keys = len(view.query_labels), len(view.key_labels)
     left, middle, right = st.columns(3)
     with left:
@@ -220,13 +202,6 @@ def layer_choices(view: View) -> None:
             args=((LAYER_VIEW, STAGE_VIEW),),
             help="Outlines this key's column in every matrix below; the stage-by-stage cell follows it.",
         )
-
-
-@st.fragment(key=LAYER_VIEW)
-def layer_view(view: View) -> None:
-    """The layer and token choices, then every head of the layer and their mean."""
-    n_queries, n_keys = len(view.query_labels), len(view.key_labels)
-    choices = st.container()  # above the charts, filled after them so that they reach the browser first
     layer = chosen(LAYER_KEY, view.n_layers) or 0
     highlight = (chosen(QUERY_KEY, n_queries), chosen(KEY_KEY, n_keys))
     ui.chart(
@@ -256,8 +231,6 @@ def layer_view(view: View) -> None:
         "sharp head averaged with flat ones looks faint here, so read it next to the grid, never instead of it.",
         key="att_mean",
     )
-    with choices:
-        layer_choices(view)
     sync_link()
 
 
@@ -294,7 +267,18 @@ def stage_view(view: View) -> None:
     layer, head = chosen(LAYER_KEY, view.n_layers) or 0, chosen(HEAD_KEY, view.n_heads) or 0
     picked_query, picked_key = chosen(QUERY_KEY, len(query_labels)), chosen(KEY_KEY, len(key_labels))
     st.subheader(f"Layer {layer} stage by stage, opened at head {head}")
-    head_choice = st.columns(3)[0]  # filled after the figure, so that the figure reaches the browser first
+    with st.columns(3)[0]:
+        st.selectbox(
+            "Open at head",
+            list(range(view.n_heads)),
+            key=HEAD_KEY,
+            persist_state="session",
+            on_change=rerun,
+            args=((OVERVIEW, STAGE_VIEW),),
+            help="The head the figure shows first, framed in the layers × heads grid above and kept in a copied "
+            "link (or click a panel of that grid). The figure's own Head slider shows the other heads of the layer "
+            "in the browser, without asking the server.",
+        )
     stages = [trace.stages[HeadRef(kind, layer, h)] for h in range(view.n_heads)]
     d_k = stages[0].q.shape[1]
     scale_text = f"√d_k = √{d_k} ≈ {np.sqrt(d_k):.3f}"
@@ -360,18 +344,6 @@ def stage_view(view: View) -> None:
         key="att_stages",
         download_name=f"{view.kind_name} layer {layer} stages",
     )
-    with head_choice:
-        st.selectbox(
-            "Open at head",
-            list(range(view.n_heads)),
-            key=HEAD_KEY,
-            persist_state="session",
-            on_change=rerun,
-            args=((OVERVIEW, STAGE_VIEW),),
-            help="The head the figure shows first, framed in the layers × heads grid above and kept in a copied "
-            "link (or click a panel of that grid). The figure's own Head slider shows the other heads of the layer "
-            "in the browser, without asking the server.",
-        )
     sync_link()
 
 
