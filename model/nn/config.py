@@ -14,8 +14,9 @@ NormPlacement = Literal["post", "pre"]
 class ModelConfig:
     """Hyper-parameters of the encoder-decoder Transformer.
 
-    Defaults are the shipping size: d_model 256, 8 heads (d_k = 32), 3 encoder and 3 decoder layers,
-    d_ff 1024, one joint vocabulary of 8,000 entries shared by source, target and output projection.
+    Defaults are the shipped German -> English size: d_model 256, 8 heads (d_k = 32), 3 encoder and 3 decoder
+    layers, d_ff 1024, one joint vocabulary of 8,000 entries shared by source, target and output projection. The
+    shipped English -> German model has d_ff 512 (its config.json); every model folder states its own size.
     """
 
     vocab_size: int = 8000
