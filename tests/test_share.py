@@ -83,9 +83,12 @@ def test_a_shared_link_reopens_the_view_and_its_downloads_hold_the_traces_number
             assert page.locator(".st-key-att_kind label:has(input:checked)").inner_text().startswith("Cross")
             assert selectbox_value(page, "att_layer") == "1"
             assert selectbox_value(page, "att_head") == "2"
-            assert "enc self · layer 0 · head 1" in (
-                page.locator(".st-key-att_zero").text_content() or ""
-            )  # in a closed expander
+            # the browser draws the interventions popover's widgets only when it is opened
+            assert page.locator(".st-key-att_zero").count() == 0
+            page.locator('[data-testid="stPopover"] button', has_text="Interventions").click()
+            page.locator(".st-key-att_zero", has_text="enc self · layer 0 · head 1").wait_for(timeout=15_000)
+            page.keyboard.press("Escape")
+            page.locator(".st-key-att_zero").wait_for(state="detached")
             # ... the charts are of that layer and head, with the intervention on ...
             titles = page.locator(".js-plotly-plot .gtitle").all_text_contents()
             assert "Cross-attention, layer 1: every head" in titles

@@ -48,7 +48,9 @@ with st.sidebar:
         key="att_kind",
         persist_state="session",
     )
-    with st.expander("Interventions", icon=":material/science:"):
+    # A popover, not an expander: the browser draws its widgets only when it is opened, so the page loads
+    # without the code of the multiselect and select widgets' menus (bench/app.py load_ratio).
+    with st.popover("Interventions", icon=":material/science:", width="stretch"):
         zero = st.multiselect(
             "Switch heads off",
             every_head,
@@ -65,10 +67,12 @@ with st.sidebar:
             persist_state="session",
             help="The head spreads its weight evenly over every key the mask allows.",
         )
-        temperature = st.select_slider(
+        if st.session_state.get("att_temperature") not in TEMPERATURES:  # unset, or a link's value not offered
+            st.session_state["att_temperature"] = 1.0
+        temperature = st.selectbox(
             "Attention temperature",
             TEMPERATURES,
-            value=1.0,
+            format_func=lambda t: f"{t:g} (the model as trained)" if t == 1.0 else f"{t:g}",
             key="att_temperature",
             persist_state="session",
             help="Every scaled score is divided by this before the softmax: below 1 sharpens, above 1 flattens.",
