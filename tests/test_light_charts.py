@@ -242,7 +242,7 @@ def test_loading_a_model_freezes_the_long_lived_objects_for_the_garbage_collecto
 
 def test_charts_go_out_with_a_digest_of_their_data_and_without_their_own_width(models_dir: Path) -> None:  # noqa: F811
     """ui.plotly_chart: layout.datarevision changes exactly when the data do; the width is left to the column."""
-    from viz_app.ui import data_revision
+    from viz_app.chart_cache import data_revision
 
     weights = rng_weights(2, 3, 3)
     first = attention.head_grid(weights, LABELS[:3], LABELS[:3], title="t", allowed=causal(3))

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import string
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
 from viz_app import exports
-from viz_app.figures.common import house_style
+from viz_app.chart_cache import Ready, ready
 from viz_app.sidebar import MODEL_KEY
 
 _MARKDOWN_SPECIAL = set(string.punctuation)
@@ -33,48 +31,19 @@ def escape_markdown(text: str) -> str:
     return "".join(f"\\{char}" if char in _MARKDOWN_SPECIAL else char for char in flat)
 
 
-def data_revision(fig: go.Figure) -> str:
-    """A digest of every trace's contents, arrays included (not of the frames or the layout)."""
-    digest = hashlib.blake2b(digest_size=12)
-
-    def feed(value: Any) -> None:
-        if isinstance(value, np.ndarray) and value.dtype == object:  # strings: their bytes, not their addresses
-            feed(value.tolist())
-        elif isinstance(value, np.ndarray):
-            digest.update(f"{value.dtype}{value.shape}".encode())
-            digest.update(np.ascontiguousarray(value).tobytes())
-        elif isinstance(value, dict):
-            for name in sorted(value):
-                digest.update(name.encode())
-                feed(value[name])
-        elif isinstance(value, (list, tuple)):
-            digest.update(b"[%d" % len(value))
-            for item in value:
-                feed(item)
-        else:
-            digest.update(repr(value).encode())
-
-    for trace in fig.data:
-        feed(trace.to_plotly_json())
-    return digest.hexdigest()
-
-
-def plotly_chart(fig: go.Figure, config: dict[str, Any], key: str | None, **selection: Any) -> None:
+def plotly_chart(chart: Ready, config: dict[str, Any], key: str | None, **selection: Any) -> None:
     """st.plotly_chart filling its column: the one place the app hands a figure to the browser.
 
     Streamlit draws a new chart twice: first as it arrives, then, once it has measured the column and rebuilt the
-    figure from a JSON copy, through Plotly.react. Three things make that second pass cheap: the figure is sent
-    without layout.width (chart() has turned the width into the column's minimum), with layout.datarevision, a
-    digest of its data, so that plotly.js does not take the copied arrays for new ones, and without a template or
-    Streamlit's theme (figures/common.py house_style gives the look instead): Streamlit's theme travels as a
-    template object that the copy renews, and plotly.js redraws a whole figure whose template changed
-    (bench/figure_draw.py: the Attention page's four charts 47.6 ms against 415.6 ms). All three are set on the
-    figure given (built for this call; its CSV, from the traces, is unaffected).
+    figure from a JSON copy, through Plotly.react. Three things make that second pass cheap, all set when the figure
+    was made ready (chart_cache.ready): the figure is sent without layout.width (chart() turns its smallest width
+    into the column's minimum), with layout.datarevision, a digest of its data, so that plotly.js does not take the
+    copied arrays for new ones, and without a template or Streamlit's theme (figures/common.py house_style gives the
+    look instead): Streamlit's theme travels as a template object that the copy renews, and plotly.js redraws a
+    whole figure whose template changed (bench/figure_draw.py: the Attention page's four charts 47.6 ms against
+    415.6 ms).
     """
-    house_style(fig)
-    fig.layout.datarevision = data_revision(fig)
-    fig.layout.width = None
-    st.plotly_chart(fig, width="stretch", config=config, key=key, theme=None, **selection)
+    st.plotly_chart(chart.figure, width="stretch", config=config, key=key, theme=None, **selection)
 
 
 SCROLL_BOX_PX = 760  # a chart taller and wider than the column scrolls inside a box this tall
@@ -118,36 +87,40 @@ def csv_button(fig: go.Figure, stem: str, key: str | None) -> None:
     )
 
 
-def chart(fig: go.Figure, explanation: str, key: str | None = None, *, download_name: str | None = None) -> None:
+def chart(
+    fig: go.Figure | Ready, explanation: str, key: str | None = None, *, download_name: str | None = None
+) -> None:
     """A plotly figure (its title is in the figure) followed by a short plain explanation and a CSV button.
 
-    Downloads: the toolbar's camera saves a PNG at PNG_SCALE times the size on screen, the button under the
-    explanation the chart's numbers as CSV; both are named by download_stem (the model, then `download_name` or
-    the chart's title).
+    fig: a figure built for this call (made ready here, in place), or a Ready one, e.g. shared by
+    chart_cache.shared_figure, which is only read. Downloads: the toolbar's camera saves a PNG at PNG_SCALE times
+    the size on screen, the button under the explanation the chart's numbers as CSV; both are named by
+    download_stem (the model, then `download_name` or the chart's title).
 
     The chart fills its column. A figure that sets layout.width (our figures set it to what their labels need)
     is never drawn narrower than that: in a narrower column it scrolls sideways inside its own box (and, when it
     is also very tall, up and down in a box SCROLL_BOX_PX high), so no label is thinned out, squeezed or cut.
     The box is sized by a constant style rule naming only the chart's key and its width; no user text is in it.
     """
-    stem = download_stem(fig, download_name)
+    prepared = fig if isinstance(fig, Ready) else ready(fig)
+    figure, min_width = prepared.figure, prepared.min_width
+    stem = download_stem(figure, download_name)
     config = chart_config(stem)
-    min_width = int(fig.layout.width or 0)
     if key is None or not min_width or not _KEY_PATTERN.fullmatch(key):
-        plotly_chart(fig, config, key)
+        plotly_chart(prepared, config, key)
         st.caption(explanation)
-        csv_button(fig, stem, key)
+        csv_button(figure, stem, key)
         return
     box = f"chart-box-{key}"
     st.html(
         f"<style>.st-key-{box} {{ overflow-x: auto; }} "
         f'.st-key-{box} [data-testid="stElementContainer"] {{ min-width: {min_width}px; }}</style>'
     )
-    tall = (fig.layout.height or 0) > SCROLL_BOX_PX and min_width > WIDE_PX
+    tall = (figure.layout.height or 0) > SCROLL_BOX_PX and min_width > WIDE_PX
     with st.container(key=box, height=SCROLL_BOX_PX if tall else "content", border=False):
-        plotly_chart(fig, config, key)
+        plotly_chart(prepared, config, key)
     st.caption(explanation)
-    csv_button(fig, stem, key)
+    csv_button(figure, stem, key)
 
 
 HALF_COLUMN_PX = 400  # half the main column (820 px) at 1280 px with the sidebar open
@@ -205,7 +178,7 @@ def token_chips(
 SPECIAL_HELP = "◆ marks a special token: <s> starts a sequence, </s> ends it, <unk> stands for anything unknown."
 
 
-def selectable_chart(fig: go.Figure, explanation: str, *, key: str, on_select: Callable[[], None]) -> None:
+def selectable_chart(fig: go.Figure | Ready, explanation: str, *, key: str, on_select: Callable[[], None]) -> None:
     """A plotly figure that answers a click on one of its scatter points (see figures.common.click_targets),
     followed by its explanation. `on_select` runs before the next rerun; it finds the click with
     clicked_customdata(st.session_state[key]). Meant for figures that fit their column (no layout.width). Downloads
@@ -215,11 +188,12 @@ def selectable_chart(fig: go.Figure, explanation: str, *, key: str, on_select: C
             "a clickable chart's callback must come from an imported module (viz_app.clicks), not a page script: "
             "Streamlit keeps it after the chart changes, and with it every value of the page run that defined it"
         )
-    stem = download_stem(fig)
+    prepared = fig if isinstance(fig, Ready) else ready(fig)
+    stem = download_stem(prepared.figure)
     config = chart_config(stem)
-    plotly_chart(fig, config, key, on_select=on_select, selection_mode="points")
+    plotly_chart(prepared, config, key, on_select=on_select, selection_mode="points")
     st.caption(explanation)
-    csv_button(fig, stem, key)
+    csv_button(prepared.figure, stem, key)
 
 
 def defined_in_page(callback: Callable[..., Any]) -> bool:

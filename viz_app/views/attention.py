@@ -11,6 +11,7 @@ from model.inspect.trace import AttentionStages
 from model.nn.names import ATTENTION_KINDS, HeadRef
 from viz_app import context, links, resources, sidebar, ui
 from viz_app.analysis import KIND_NAMES, allowed_keys
+from viz_app.chart_cache import shared_figure
 from viz_app.clicks import (
     HEAD_KEY,
     KEY_KEY,
@@ -209,7 +210,8 @@ def layer_view(view: View) -> None:
     layer = chosen(LAYER_KEY, view.n_layers) or 0
     highlight = (chosen(QUERY_KEY, n_queries), chosen(KEY_KEY, n_keys))
     ui.chart(
-        head_grid(
+        shared_figure(
+            head_grid,
             view.weights[layer],
             view.query_labels,
             view.key_labels,
@@ -223,7 +225,8 @@ def layer_view(view: View) -> None:
         key="att_grid",
     )
     ui.chart(
-        mean_heatmap(
+        shared_figure(
+            mean_heatmap,
             view.weights[layer],
             view.query_labels,
             view.key_labels,
@@ -243,7 +246,8 @@ def overview(view: View) -> None:
     """Every layer and head of the kind, the chosen head framed; a click on a panel chooses that head."""
     layer, head = chosen(LAYER_KEY, view.n_layers) or 0, chosen(HEAD_KEY, view.n_heads) or 0
     ui.selectable_chart(
-        layer_head_grid(
+        shared_figure(
+            layer_head_grid,
             view.weights,
             view.query_labels,
             view.key_labels,
@@ -308,7 +312,8 @@ def stage_view(view: View) -> None:
     )
     sums = np.stack([stage.weights.sum(axis=-1) for stage in stages])
     ui.chart(
-        stage_frames_figure(
+        shared_figure(
+            stage_frames_figure,
             stages,
             query_labels,
             key_labels,

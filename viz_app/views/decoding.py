@@ -12,6 +12,7 @@ import streamlit as st
 
 from viz_app import context, ui
 from viz_app.analysis import step_series
+from viz_app.chart_cache import shared_figure
 from viz_app.figures.stepping import PLAY_SPEEDS_MS, stepping_figure
 from viz_app.resources import ModelInfo
 from viz_app.settings import TRACE_TOP_K
@@ -85,7 +86,7 @@ st.markdown(
     "input at position t and predicts the token at position t + 1**: the token step t chooses."
 )
 ui.chart(
-    stepping_figure(step_series(trace, layer, head, top_k), start=int(start)),
+    shared_figure(stepping_figure, step_series(trace, layer, head, top_k), start=int(start)),
     f"Decoder layer {layer}, head {head}. Numbering starts at 0 for steps, positions, layers and heads.",
     key="dec_steps",
 )

@@ -7,6 +7,7 @@ import streamlit as st
 
 from viz_app import context, resources, ui
 from viz_app.analysis import cosine_matrix, row_norms
+from viz_app.chart_cache import shared_figure
 from viz_app.figures.common import symmetric_scale
 from viz_app.figures.embeddings import (
     cosine_heatmap,
@@ -52,7 +53,13 @@ side_name = "source sentence" if side == "source" else "decoder input"
 
 shared = symmetric_scale(np.concatenate([view.token_embeddings, view.positional, view.summed]))
 ui.chart(
-    embedding_heatmap(view.token_embeddings, labels, title=f"Token embeddings × √d_model, {side_name}", scale=shared),
+    shared_figure(
+        embedding_heatmap,
+        view.token_embeddings,
+        labels,
+        title=f"Token embeddings × √d_model, {side_name}",
+        scale=shared,
+    ),
     f"One row per token, one column per model dimension ({info.d_model}). These numbers are learned: they are "
     "the table rows the ids point to, scaled. The same token always gets the same row, wherever it stands.",
     key="emb_tokens",
@@ -75,7 +82,9 @@ ui.charts_side_by_side(
 
 before, after, positional = row_norms(view.token_embeddings), row_norms(view.summed), row_norms(view.positional)
 ui.chart(
-    norms_chart(labels, before, after, positional, title="Length of each token's vector before and after position"),
+    shared_figure(
+        norms_chart, labels, before, after, positional, title="Length of each token's vector before and after position"
+    ),
     f"Every positional row has the same length, √(d_model/2) = {np.sqrt(info.d_model / 2):.2f} (each sine and "
     "cosine pair adds sin² + cos² = 1), so position moves every token by a step of the same size, in a "
     "direction that depends on the position. Compare the blue and orange bars to see how much that step "
@@ -85,7 +94,9 @@ ui.chart(
 
 vectors = view.token_embeddings if cosine_of == "token embeddings" else view.summed
 ui.chart(
-    cosine_heatmap(cosine_matrix(vectors), labels, title=f"Cosine similarity between tokens ({cosine_of})"),
+    shared_figure(
+        cosine_heatmap, cosine_matrix(vectors), labels, title=f"Cosine similarity between tokens ({cosine_of})"
+    ),
     "1 means two vectors point the same way, 0 means unrelated directions, −1 opposite ones. A repeated token "
     "scores exactly 1 with itself on token embeddings alone; adding position makes the copies differ.",
     key="emb_cosine_fig",
@@ -109,7 +120,8 @@ with st.sidebar:
 chosen_id = view.ids[chosen_position]
 neighbour_ids, similarities = resources.neighbours(info.path, chosen_id, neighbour_count)
 ui.chart(
-    projection_scatter(
+    shared_figure(
+        projection_scatter,
         projection.coords,
         vocabulary,
         list(view.ids),
@@ -130,7 +142,8 @@ ui.chart(
     key="emb_pca",
 )
 ui.chart(
-    neighbours_chart(
+    shared_figure(
+        neighbours_chart,
         [f"{vocabulary[i]} (id {i})" for i in neighbour_ids],
         similarities,
         title=f"Nearest neighbours of {labels[chosen_position]} (id {chosen_id})",

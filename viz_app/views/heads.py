@@ -14,6 +14,7 @@ from model.inspect.head_measures import SUMMARY_NAMES, HeadMeasures, label_head,
 from model.nn.names import ATTENTION_KINDS, HeadRef
 from viz_app import context, resources, sidebar, ui
 from viz_app.analysis import KIND_NAMES, allowed_keys
+from viz_app.chart_cache import shared_figure
 from viz_app.clicks import IMPORTANCE_KEY, INSPECT_KEY, importance_clicked
 from viz_app.figures.attention import attention_heatmap
 from viz_app.figures.heads import difference_heatmap, importance_heatmap, logprob_steps, measures_bars, pruning_curve
@@ -96,7 +97,8 @@ else:
     before = trace.output_logprobs
     total_before, total_after = float(before.sum()), float(forced.logprobs.sum())
     ui.chart(
-        logprob_steps(
+        shared_figure(
+            logprob_steps,
             labels,
             before,
             forced.logprobs,
@@ -125,7 +127,8 @@ if norm_based:
     shown = norm_weighted(weights_before, norms)
     top = float(shown[allowed].max()) if allowed.any() else 1.0
     ui.chart(
-        attention_heatmap(
+        shared_figure(
+            attention_heatmap,
             shown / max(top, 1e-12),
             query_labels,
             key_labels,
@@ -138,8 +141,13 @@ if norm_based:
     )
 else:
     ui.chart(
-        attention_heatmap(
-            weights_before, query_labels, key_labels, title=f"{head_title(inspect)}: as trained", allowed=allowed
+        shared_figure(
+            attention_heatmap,
+            weights_before,
+            query_labels,
+            key_labels,
+            title=f"{head_title(inspect)}: as trained",
+            allowed=allowed,
         ),
         "The head's attention weights on this sentence: row = query, column = key; each row sums to 1.",
         key="lab_before",
@@ -150,14 +158,17 @@ if changed:
     left, right = st.columns(2)
     with left:
         ui.chart(
-            attention_heatmap(weights_after, query_labels, key_labels, title="With the change", allowed=allowed),
+            shared_figure(
+                attention_heatmap, weights_after, query_labels, key_labels, title="With the change", allowed=allowed
+            ),
             "The same head with the change, on the same (original) tokens so the cells line up. A head switched "
             "off still computes its weights; only its output is dropped.",
             key="lab_after",
         )
     with right:
         ui.chart(
-            difference_heatmap(
+            shared_figure(
+                difference_heatmap,
                 weights_after - weights_before,
                 query_labels,
                 key_labels,
@@ -179,8 +190,13 @@ for kind in ATTENTION_KINDS:
     )
     names = [[head_title(HeadRef(kind, layer, head)) for head in range(info.n_heads)] for layer in range(layers)]
     ui.selectable_chart(
-        importance_heatmap(
-            drops, title=KIND_NAMES[kind], names=names, bound=bound, click_hint="click to look at this head above"
+        shared_figure(
+            importance_heatmap,
+            drops,
+            title=KIND_NAMES[kind],
+            names=names,
+            bound=bound,
+            click_hint="click to look at this head above",
         ),
         "Each cell: how much the summed log-probability of the model's own translation falls when this head "
         "alone is switched off (red: the model needs it; blue: without it the model finds its own translation "
@@ -224,8 +240,12 @@ else:
         usual = HeadMeasures.from_dict(typical[inspect]["measures"])
         values, usual_values = summary_values(measures[inspect]), summary_values(usual)
         ui.chart(
-            measures_bars(
-                SUMMARY_NAMES, usual_values, values, title=f"{head_title(inspect)}: typical and on this sentence"
+            shared_figure(
+                measures_bars,
+                SUMMARY_NAMES,
+                usual_values,
+                values,
+                title=f"{head_title(inspect)}: typical and on this sentence",
             ),
             "Typical: the mean over the validation set (heads.json). Is this sentence typical for the head? Bars far "
             "apart say no.",
@@ -239,7 +259,8 @@ else:
     total = len(survey["heads"])
     points = survey["pruning"]["points"]
     ui.chart(
-        pruning_curve(
+        shared_figure(
+            pruning_curve,
             [p["removed"] for p in points],
             [p["bleu"] for p in points],
             total,
@@ -275,7 +296,7 @@ st.header("Attention rollout (encoder)")
 rollout = attention_rollout(trace.encoder_self_attn)
 labels = trace.source.labels
 ui.chart(
-    attention_heatmap(rollout[-1], labels, labels, title="Rollout through every encoder layer"),
+    shared_figure(attention_heatmap, rollout[-1], labels, labels, title="Rollout through every encoder layer"),
     "Abnar and Zuidema (2020): each layer's mean attention is mixed half and half with the identity (for the "
     "residual connection), rows renormalised, and multiplied through the layers; row i estimates how much each "
     "source position reaches position i. It ignores the feed-forward blocks, LayerNorm and what the value "

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from viz_app import context, resources, ui
+from viz_app.chart_cache import shared_figure
 from viz_app.figures.overview import Shape, architecture_diagram, training_curve
 from viz_app.settings import LANGUAGE_NAMES
 
@@ -40,7 +41,7 @@ shape = Shape(
     norm_placement=config.norm_placement,
 )
 ui.chart(
-    architecture_diagram(shape, title=f"{info.name}: the two stacks, drawn from its configuration"),
+    shared_figure(architecture_diagram, shape, title=f"{info.name}: the two stacks, drawn from its configuration"),
     "Data flows from the bottom up. Every layer has its own weights. Each orange arrow carries the encoder's "
     "output to one decoder layer's cross-attention, where that layer's own W_K and W_V turn it into keys and "
     "values; the queries come from the decoder. Hover over a box for the shapes it works on.",
@@ -134,8 +135,12 @@ if card.wall_time_minutes is not None:
     )
 if len(card.curve_epochs) > 1:
     ui.chart(
-        training_curve(
-            card.curve_epochs, card.curve_val_bleu, card.curve_val_loss, title="Training: validation after each epoch"
+        shared_figure(
+            training_curve,
+            card.curve_epochs,
+            card.curve_val_bleu,
+            card.curve_val_loss,
+            title="Training: validation after each epoch",
         ),
         "Validation BLEU (left axis) and loss (right axis) after each epoch, from the card. The validation split "
         "chose the checkpoint; the test scores above come from a split used for nothing else.",

@@ -6,6 +6,7 @@ import streamlit as st
 
 from viz_app import context, resources, ui
 from viz_app.analysis import dot_similarity
+from viz_app.chart_cache import shared_figure
 from viz_app.figures.positional import (
     dimension_curves,
     position_similarity_heatmap,
@@ -57,8 +58,11 @@ with st.sidebar:
     )
 
 ui.chart(
-    positional_table_heatmap(
-        table, marked, title=f"The full sinusoidal table: {info.max_len} positions × {info.d_model} dimensions"
+    shared_figure(
+        positional_table_heatmap,
+        table,
+        marked,
+        title=f"The full sinusoidal table: {info.max_len} positions × {info.d_model} dimensions",
     ),
     "Each row is the vector added at one position, each column one dimension (both counted from 0). Columns on "
     "the left change fast from row to row, columns on the right change so slowly they look constant; the orange "
@@ -69,7 +73,7 @@ curves_title = (
     f"Chosen dimensions over this sentence's positions 0–{marked - 1}" if marked else "Chosen dimensions over position"
 )
 ui.chart(
-    dimension_curves(table, dims, title=curves_title, marked=marked),
+    shared_figure(dimension_curves, table, dims, title=curves_title, marked=marked),
     "Each curve is one column of the table. Low dimensions repeat every few positions and high ones take "
     "thousands, so together they give every position a distinct pattern, like the hands of a clock. "
     + (
@@ -80,8 +84,10 @@ ui.chart(
     key="pe_curves",
 )
 ui.chart(
-    position_similarity_heatmap(
-        dot_similarity(table[:shown]), title=f"Dot product between positional rows (first {shown} positions)"
+    shared_figure(
+        position_similarity_heatmap,
+        dot_similarity(table[:shown]),
+        title=f"Dot product between positional rows (first {shown} positions)",
     ),
     f"Cell (p, q) is PE(p) · PE(q). The diagonal is d_model/2 = {info.d_model // 2} everywhere and the value "
     "generally falls as positions move apart. The stripes run parallel to the diagonal because the dot product "

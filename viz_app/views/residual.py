@@ -9,6 +9,7 @@ import streamlit as st
 
 from model.inspect.residual import stack_norms, sublayer_views
 from viz_app import context, resources, sidebar, ui
+from viz_app.chart_cache import shared_figure
 from viz_app.figures.residual import (
     chosen_token_heatmap,
     layer_predictions_heatmap,
@@ -88,7 +89,7 @@ for item in views:
     names += [f"{name}: stream arriving", f"{name}: what it adds", f"{name}: sum", f"{name}: LayerNorm output"]
     vectors += [item.stream_in, item.addition, item.summed, item.normed]
 ui.chart(
-    vectors_heatmap(names, np.stack(vectors), title=f"The vectors of {side} layer {layer} at {label}"),
+    shared_figure(vectors_heatmap, names, np.stack(vectors), title=f"The vectors of {side} layer {layer} at {label}"),
     "Each row is one vector of the layer at this position, every column one of its dimensions, on one colour "
     "scale. Reading down a sub-layer: the stream that arrives, what the sub-layer adds, their sum, and the "
     + (
@@ -101,8 +102,13 @@ ui.chart(
 
 norms = stack_norms(stream, position)
 ui.chart(
-    stack_norms_chart(
-        norms.names, norms.stream_in, norms.addition, norms.stream_out, title=f"Norms through the {side} at {label}"
+    shared_figure(
+        stack_norms_chart,
+        norms.names,
+        norms.stream_in,
+        norms.addition,
+        norms.stream_out,
+        title=f"Norms through the {side} at {label}",
     ),
     "The L2 norm (length) of the stream arriving at each sub-layer, of what the sub-layer adds, and of the "
     "stream leaving it, for every sub-layer of the stack in order. "
@@ -122,8 +128,12 @@ st.metric(
     help=f"Of the {config.d_ff} hidden units of max(0, x W1 + b1), the share that are exactly 0 here.",
 )
 ui.chart(
-    relu_share_heatmap(
-        stream.relu_off_share, view.labels, title=f"Share of feed-forward units at 0, {side}", side=side
+    shared_figure(
+        relu_share_heatmap,
+        stream.relu_off_share,
+        view.labels,
+        title=f"Share of feed-forward units at 0, {side}",
+        side=side,
     ),
     f"The feed-forward block is FFN(x) = max(0, x W1 + b1) W2 + b2, applied to each position on its own: "
     f"{config.d_model} → {config.d_ff} → {config.d_model}. The ReLU, max(0, ·), sets every negative hidden "
@@ -158,7 +168,8 @@ step = st.selectbox(
 )
 chosen = trace.output_tokens[step]
 ui.chart(
-    layer_predictions_heatmap(
+    shared_figure(
+        layer_predictions_heatmap,
         [layer_tokens[step] for layer_tokens in lens.top_tokens],
         lens.top_probs[:, step],
         chosen,
@@ -169,7 +180,8 @@ ui.chart(
     key="residual_lens",
 )
 ui.chart(
-    chosen_token_heatmap(
+    shared_figure(
+        chosen_token_heatmap,
         lens.output_probs,
         [f"{t}:{token}" for t, token in enumerate(trace.output_tokens)],
         title="Probability of the token finally output, after each decoder layer",

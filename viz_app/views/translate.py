@@ -7,6 +7,7 @@ import streamlit as st
 
 from viz_app import context, ui
 from viz_app.analysis import source_focus
+from viz_app.chart_cache import shared_figure
 from viz_app.figures.attention import averaged_cross_heatmap
 from viz_app.settings import LANGUAGE_NAMES
 
@@ -120,8 +121,12 @@ st.caption(
     "average is only a rough summary; the Attention page shows every head separately."
 )
 ui.chart(
-    averaged_cross_heatmap(
-        mean, decoder_labels, source_labels, title="Cross-attention averaged over all layers and heads"
+    shared_figure(
+        averaged_cross_heatmap,
+        mean,
+        decoder_labels,
+        source_labels,
+        title="Cross-attention averaged over all layers and heads",
     ),
     "Row t is the decoder input at position t; its output chose generated token t (token t + 1 of the decoder's "
     "sequence). Each row spreads a total weight of 1 over the source tokens. Bright cells show which source "
