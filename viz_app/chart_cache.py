@@ -28,7 +28,7 @@ from viz_app.figures.common import house_style
 # take about twice that: 1.5 MB for eight Attention figures of 15-word sentences, 0.7 MB of JSON, tracemalloc). The
 # least recently used go first. A figure built from more than SHARE_INPUTS_AT_MOST bytes of input (the longest
 # inputs' grids reach tens of MB) is built for its session and not kept, and its size is never computed.
-SHARED_BYTES = 48 * 1024 * 1024
+SHARED_BYTES = 24 * 1024 * 1024
 SHARE_INPUTS_AT_MOST = 2 * 1024 * 1024
 
 

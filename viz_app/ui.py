@@ -126,10 +126,15 @@ def chart(
 HALF_COLUMN_PX = 400  # half the main column (820 px) at 1280 px with the sidebar open
 
 
-def charts_side_by_side(*charts: tuple[go.Figure, str, str]) -> None:
+def smallest_width(fig: go.Figure | Ready) -> int:
+    """The narrowest a figure may be drawn: its layout.width, or a Ready figure's min_width; 0 when it fits any."""
+    return fig.min_width if isinstance(fig, Ready) else int(fig.layout.width or 0)
+
+
+def charts_side_by_side(*charts: tuple[go.Figure | Ready, str, str]) -> None:
     """(figure, explanation, key) charts in equal columns when each fits half the main column at 1280 px,
     otherwise one below the other (a long sentence's matrices need the full width)."""
-    if all((fig.layout.width or 0) <= HALF_COLUMN_PX for fig, _, _ in charts):
+    if all(smallest_width(fig) <= HALF_COLUMN_PX for fig, _, _ in charts):
         for column, (fig, explanation, key) in zip(st.columns(len(charts)), charts, strict=True):
             with column:
                 chart(fig, explanation, key=key)

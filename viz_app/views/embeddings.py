@@ -66,14 +66,14 @@ ui.chart(
 )
 ui.charts_side_by_side(
     (
-        embedding_heatmap(view.positional, labels, title="Positional rows added", scale=shared),
+        shared_figure(embedding_heatmap, view.positional, labels, title="Positional rows added", scale=shared),
         "Row t is the fixed sinusoidal code for position t (counted from 0); it does not depend on the token. It "
         "is what tells the layers where each token stands: attention by itself has no notion of order, and "
         "shuffling its input tokens would only shuffle its outputs.",
         "emb_positional",
     ),
     (
-        embedding_heatmap(view.summed, labels, title="Sum fed to layer 0", scale=shared),
+        shared_figure(embedding_heatmap, view.summed, labels, title="Sum fed to layer 0", scale=shared),
         "Token embedding plus positional row, cell by cell: this matrix is what layer 0 actually receives. All "
         "three maps share one colour scale, so they can be compared directly.",
         "emb_summed",
