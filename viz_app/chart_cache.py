@@ -24,11 +24,12 @@ import plotly.io
 
 from viz_app.figures.common import house_style
 
-# What the shared figures may hold, by the size of their JSON (what Streamlit sends for them; the Python objects
-# take about twice that: 1.5 MB for eight Attention figures of 15-word sentences, 0.7 MB of JSON, tracemalloc). The
+# What the shared figures may hold, by the size of their JSON (what Streamlit sends for them). The Python objects
+# take two to three times that: after 200 new sentences on the Attention page the server held 610 MB with this
+# budget, 654 MB with twice it and 579 MB without sharing (bench/server_memory.py --reruns 200, 2026-12-03). The
 # least recently used go first. A figure built from more than SHARE_INPUTS_AT_MOST bytes of input (the longest
 # inputs' grids reach tens of MB) is built for its session and not kept, and its size is never computed.
-SHARED_BYTES = 24 * 1024 * 1024
+SHARED_BYTES = 12 * 1024 * 1024
 SHARE_INPUTS_AT_MOST = 2 * 1024 * 1024
 
 
