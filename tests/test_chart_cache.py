@@ -103,6 +103,12 @@ def test_an_argument_without_a_content_is_refused() -> None:
     feed_digest(digest, Opaque(), strict=False)  # data_revision's lenient mode reads its repr instead
 
 
+def test_a_figure_function_without_a_name_of_its_own_is_refused() -> None:
+    with pytest.raises(ValueError, match="module-level figure function"):
+        shared_figure(lambda: go.Figure())  # two lambdas would share one name, and so one figure
+    assert BUILDS == [] and chart_cache.shared_sizes() == []
+
+
 def test_object_arrays_are_read_by_their_text() -> None:
     def digest_of(value: object) -> str:
         digest = hashlib.blake2b()

@@ -102,6 +102,11 @@ def ready(fig: go.Figure) -> Ready:
     return Ready(fig, min_width)
 
 
+def as_ready(fig: go.Figure | Ready) -> Ready:
+    """A Ready figure as it is; any other figure (built for this call) made ready in place."""
+    return fig if isinstance(fig, Ready) else ready(fig)
+
+
 @dataclass(frozen=True)
 class _Entry:
     ready: Ready
@@ -117,6 +122,8 @@ def figure_key(
 ) -> tuple[tuple[str, str], int]:
     """(the figure function's name, a digest of every argument's content), equal for equal inputs, and how many
     bytes of input that digest read."""
+    if "<" in build.__qualname__:  # a lambda or a nested function: its name does not tell it from another one
+        raise ValueError(f"shared figures need a module-level figure function, got {build.__qualname__}")
     counted = _Counted()
     feed_digest(counted, list(args))
     feed_digest(counted, kwargs)

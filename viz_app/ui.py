@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from viz_app import exports
-from viz_app.chart_cache import Ready, ready
+from viz_app.chart_cache import Ready, as_ready
 from viz_app.sidebar import MODEL_KEY
 
 _MARKDOWN_SPECIAL = set(string.punctuation)
@@ -102,7 +102,7 @@ def chart(
     is also very tall, up and down in a box SCROLL_BOX_PX high), so no label is thinned out, squeezed or cut.
     The box is sized by a constant style rule naming only the chart's key and its width; no user text is in it.
     """
-    prepared = fig if isinstance(fig, Ready) else ready(fig)
+    prepared = as_ready(fig)
     figure, min_width = prepared.figure, prepared.min_width
     stem = download_stem(figure, download_name)
     config = chart_config(stem)
@@ -126,21 +126,17 @@ def chart(
 HALF_COLUMN_PX = 400  # half the main column (820 px) at 1280 px with the sidebar open
 
 
-def smallest_width(fig: go.Figure | Ready) -> int:
-    """The narrowest a figure may be drawn: its layout.width, or a Ready figure's min_width; 0 when it fits any."""
-    return fig.min_width if isinstance(fig, Ready) else int(fig.layout.width or 0)
-
-
 def charts_side_by_side(*charts: tuple[go.Figure | Ready, str, str]) -> None:
     """(figure, explanation, key) charts in equal columns when each fits half the main column at 1280 px,
     otherwise one below the other (a long sentence's matrices need the full width)."""
-    if all(smallest_width(fig) <= HALF_COLUMN_PX for fig, _, _ in charts):
-        for column, (fig, explanation, key) in zip(st.columns(len(charts)), charts, strict=True):
+    prepared = [(as_ready(fig), explanation, key) for fig, explanation, key in charts]
+    if all(ready.min_width <= HALF_COLUMN_PX for ready, _, _ in prepared):
+        for column, (ready, explanation, key) in zip(st.columns(len(prepared)), prepared, strict=True):
             with column:
-                chart(fig, explanation, key=key)
+                chart(ready, explanation, key=key)
     else:
-        for fig, explanation, key in charts:
-            chart(fig, explanation, key=key)
+        for ready, explanation, key in prepared:
+            chart(ready, explanation, key=key)
 
 
 def chip_text(token: str, token_id: int, special: bool) -> str:
@@ -193,7 +189,7 @@ def selectable_chart(fig: go.Figure | Ready, explanation: str, *, key: str, on_s
             "a clickable chart's callback must come from an imported module (viz_app.clicks), not a page script: "
             "Streamlit keeps it after the chart changes, and with it every value of the page run that defined it"
         )
-    prepared = fig if isinstance(fig, Ready) else ready(fig)
+    prepared = as_ready(fig)
     stem = download_stem(prepared.figure)
     config = chart_config(stem)
     plotly_chart(prepared, config, key, on_select=on_select, selection_mode="points")
