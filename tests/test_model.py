@@ -162,7 +162,7 @@ def test_config_validation_rejects_bad_values(tiny_config: ModelConfig, override
 def test_config_defaults_are_the_shipping_size() -> None:
     config = ModelConfig()
     assert (config.vocab_size, config.d_model, config.n_heads, config.d_k) == (8000, 256, 8, 32)
-    assert (config.n_encoder_layers, config.n_decoder_layers, config.d_ff) == (3, 3, 1024)
+    assert (config.n_encoder_layers, config.n_decoder_layers, config.d_ff) == (3, 3, 512)
 
 
 def test_config_json_round_trip(tmp_path: Path, tiny_config: ModelConfig) -> None:

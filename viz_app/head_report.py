@@ -67,6 +67,11 @@ def top_share(survey: dict[str, Any], count: int = 5, key: str = "logprob_drop")
     return sum(drops[:count]) / total if total > 0 else 0.0
 
 
+def _a(noun: str) -> str:
+    """The noun with its indefinite article: "an encoder self", "a cross"."""
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
 def comparison(survey: dict[str, Any]) -> list[str]:
     """Sentences comparing our numbers with the two papers, whichever way they come out."""
     total = len(survey["heads"])
@@ -85,8 +90,8 @@ def comparison(survey: dict[str, Any]) -> list[str]:
             if 0.2 <= share <= 0.4
             else ("ours tolerates more." if share > 0.4 else "ours tolerates less.")
         ),
-        f"Switched off alone, a {KIND_SHORT[most.kind]} head costs {most.mean_bleu_drop:.2f} BLEU on average and a "
-        f"{KIND_SHORT[least.kind]} head {least.mean_bleu_drop:.2f}. Michel et al. found encoder-decoder (cross) "
+        f"Switched off alone, {_a(KIND_SHORT[most.kind])} head costs {most.mean_bleu_drop:.2f} BLEU on average and "
+        f"{_a(KIND_SHORT[least.kind])} head {least.mean_bleu_drop:.2f}. Michel et al. found encoder-decoder (cross) "
         "attention the least removable; "
         + ("so do we." if most.kind == "decoder.cross_attn" else f"here it is {KIND_SHORT[most.kind]} attention."),
         f"The 5 most important heads hold {top_share(survey):.0%} of the total log-probability importance of all "

@@ -14,9 +14,9 @@ NormPlacement = Literal["post", "pre"]
 class ModelConfig:
     """Hyper-parameters of the encoder-decoder Transformer.
 
-    Defaults are the shipped German -> English size: d_model 256, 8 heads (d_k = 32), 3 encoder and 3 decoder
-    layers, d_ff 1024, one joint vocabulary of 8,000 entries shared by source, target and output projection. The
-    shipped English -> German model has d_ff 512 (its config.json); every model folder states its own size.
+    Defaults are the size of both shipped models: d_model 256, 8 heads (d_k = 32), 3 encoder and 3 decoder layers,
+    d_ff 512, one joint vocabulary of 8,000 entries shared by source, target and output projection. Every model
+    folder states its own size in its config.json.
     """
 
     vocab_size: int = 8000
@@ -24,7 +24,7 @@ class ModelConfig:
     n_heads: int = 8
     n_encoder_layers: int = 3
     n_decoder_layers: int = 3
-    d_ff: int = 1024
+    d_ff: int = 512
     dropout: float = 0.1
     attention_dropout: float = 0.1
     max_len: int = 256
