@@ -160,8 +160,7 @@ def test_attention_widgets_change_the_charts(models_dir: Path) -> None:  # noqa:
     at.selectbox(key="att_layer").set_value(1).run()
     assert_clean(at, "attention")
     titles = chart_titles(at)
-    assert titles[0] == "Cross-attention, layer 1: every head"
-    assert "Mean over the heads of layer 1" in titles
+    assert titles[0] == "Cross-attention, layer 1: the mean and every head"
     at.selectbox(key="att_head").set_value(2).run()
     assert [s.value for s in at.subheader] == ["Layer 1 stage by stage, opened at head 2"]
     at.run()  # the head reruns only its own sections (st.fragment); a full run shows the sidebar again
@@ -175,12 +174,8 @@ def test_decoder_self_attention_marks_masked_cells_in_every_weight_chart(models_
     at.radio(key="att_kind").set_value("decoder.self_attn").run()
     assert_clean(at, "attention")
     by_title = {spec["layout"]["title"]["text"]: spec for spec in chart_specs(at)}
-    weight_charts = [
-        title
-        for title in by_title
-        if title.endswith("every head") or title.startswith("Mean over") or "every layer" in title
-    ]
-    assert len(weight_charts) == 3, list(by_title)
+    weight_charts = [title for title in by_title if title.endswith("the mean and every head") or "every layer" in title]
+    assert len(weight_charts) == 2, list(by_title)
     for title in weight_charts:
         names = {trace.get("name") for trace in by_title[title]["data"]}
         assert "masked (−inf)" in names, f"{title}: masked cells have no colour of their own"

@@ -272,7 +272,7 @@ def test_head_grid_leaves_missing_panels_empty_and_labels_long_sentences_too() -
     assert list(fig.layout.xaxis.ticktext) == labels * 2 and list(fig.layout.yaxis.ticktext) == labels * 2
 
 
-def test_layer_head_grid_and_mean() -> None:
+def test_layer_head_grid_and_the_mean_over_heads() -> None:
     weights = rng_weights(2, 3, 6, 5)
     before = weights.copy()
     fig = attention.layer_head_grid(weights, LABELS, LABELS[:5], title="every layer", selected=(1, 2))
@@ -286,9 +286,7 @@ def test_layer_head_grid_and_mean() -> None:
     assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (0.0, 1.0)
     (outline,) = fig.layout.shapes
     assert outline.x0 < cols - 5 < outline.x1 and outline.y0 < rows - 6 < outline.y1
-    mean = attention.mean_heatmap(weights[0], LABELS, LABELS[:5], title="mean")
-    np.testing.assert_allclose(np.asarray(value_layers(mean)[0].z, dtype=float), weights[0].mean(axis=0))
-    assert (value_layers(mean)[0].zmin, value_layers(mean)[0].zmax) == (0.0, 1.0)
+    np.testing.assert_allclose(attention.mean_over_heads(weights[0]), weights[0].mean(axis=0))
     np.testing.assert_array_equal(weights, before)
     with pytest.raises(ValueError):
         attention.head_grid(weights, LABELS, LABELS[:5], title="wrong rank")
@@ -843,7 +841,6 @@ def test_weight_and_score_heatmaps_outline_the_chosen_query_row_and_key_column()
         attention.attention_heatmap(weights, labels_q, labels_k, title="t", highlight=(1, 3)),
         scores_figure(weights, labels_q, labels_k, title="t", highlight=(1, 3)),
         mask_figure(weights > 0, labels_q, labels_k, title="t", highlight=(1, 3)),
-        attention.mean_heatmap(weights[None], labels_q, labels_k, title="t", highlight=(1, 3)),
     ):
         row, col = fig.layout.shapes
         assert (row.y0, row.y1, row.x0, row.x1) == (0.5, 1.5, -0.5, 3.5)

@@ -46,7 +46,7 @@ def hover_of(fig, trace, row: int, col: int) -> str:  # type: ignore[no-untyped-
     template = trace.hovertemplate.split("<extra>")[0]
     if trace.text is not None:
         return template.replace("%{text}", str(np.asarray(trace.text, dtype=object)[row, col]))
-    data = trace.customdata[row][col]
+    data = None if trace.customdata is None else trace.customdata[row][col]
     x_names, y_names = tick_names(fig.layout.xaxis), tick_names(fig.layout.yaxis)
 
     def field(match: re.Match[str]) -> str:
@@ -197,7 +197,7 @@ def attention_page_specs(kind: str | None = None) -> list[dict]:
 
 def test_the_attention_page_sends_no_text_string_per_cell(models_dir: Path) -> None:  # noqa: F811
     specs = attention_page_specs("decoder.self_attn")
-    assert len(specs) == 4  # three charts of the layer's heads, then one of every stage of every head
+    assert len(specs) == 3  # two charts of the layer's heads (its mean and heads; every layer), then every stage
     (staged,) = [spec for spec in specs if spec.get("frames")]
     assert len(staged["frames"]) == len(staged["layout"]["sliders"][0]["steps"]) >= 2  # a frame per head
     for spec in specs:
@@ -255,9 +255,9 @@ def test_charts_go_out_with_a_digest_of_their_data_and_without_their_own_width(m
     assert data_revision(first) != data_revision(other)
     assert data_revision(first) != data_revision(relabelled)  # hover text or ticks drawn from the labels
     layouts = [spec["layout"] for spec in attention_page_specs()]
-    assert len(layouts) == 4
+    assert len(layouts) == 3
     assert all(len(layout["datarevision"]) == 24 and "width" not in layout for layout in layouts)
-    assert len({layout["datarevision"] for layout in layouts}) == 4
+    assert len({layout["datarevision"] for layout in layouts}) == 3
 
 
 def test_charts_go_out_without_a_template_or_streamlits_theme_on_a_transparent_paper(models_dir: Path) -> None:  # noqa: F811
@@ -265,7 +265,7 @@ def test_charts_go_out_without_a_template_or_streamlits_theme_on_a_transparent_p
     the first draw, and plotly.js then redraws the whole figure); the house style fills in only what a figure left
     unset, and its text colour reads on both of Streamlit's backgrounds."""
     elements = attention_page_charts()
-    assert len(elements) == 4
+    assert len(elements) == 3
     for element in elements:
         layout = json.loads(element.proto.spec)["layout"]
         assert element.proto.theme == ""
@@ -280,3 +280,45 @@ def test_charts_go_out_without_a_template_or_streamlits_theme_on_a_transparent_p
     assert fig.layout.yaxis.gridcolor == common.FAINT_LINE and "template" not in fig.to_plotly_json()["layout"]
     for background in ("#ffffff", "#0e1117"):  # Streamlit's light and dark backgrounds
         assert contrast(common.TEXT_COLOUR, background) >= 4.3
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_head_grid_with_the_mean_draws_it_first_names_it_and_keeps_every_head(compact: bool) -> None:
+    weights = rng_weights(5, 6, 6)
+    allowed = causal(6)
+    plain = attention.head_grid(weights, LABELS, LABELS, title="t", allowed=allowed, cols=2, compact_hover=compact)
+    fig = attention.head_grid(
+        weights,
+        LABELS,
+        LABELS,
+        title="t",
+        allowed=allowed,
+        cols=2,
+        compact_hover=compact,
+        with_mean=True,
+        highlight=(2, 1),
+    )
+    mean_masked, mean, masked, values = [t for t in fig.data if t.type == "heatmap"]
+    assert (mean.x0, mean.y0, mean_masked.x0, mean_masked.y0) == (0, 0, 0, 0) and mean.coloraxis == "coloraxis"
+    expected = np.where(allowed, weights.mean(axis=0), np.nan)
+    np.testing.assert_allclose(np.asarray(mean.z, dtype=float), expected, rtol=1e-6)
+    assert np.isfinite(np.asarray(mean_masked.z, dtype=float)).sum() == (~allowed).sum()
+    assert (
+        hover_of(fig, mean, 3, 1)
+        == f"mean of the 5 heads<br>query {common.escape_label(LABELS[3])}<br>key {LABELS[1]}<br>weight %{{z:.6f}}"
+    )
+    assert [a.text for a in fig.layout.annotations] == ["mean of the 5 heads", *[f"head {h}" for h in range(5)]]
+    # the heads sit one panel row lower, and their hover still names the right head
+    z = np.asarray(values.z, dtype=float)
+    top = int(min(v for v, t in tick_names(fig.layout.yaxis).items() if v > 5))
+    assert np.isnan(z[:6]).all() and np.isnan(np.asarray(masked.z, dtype=float)[:6]).all(), "no mean drawn twice"
+    np.testing.assert_array_equal(z[top : top + 6, :6][allowed], weights[0][allowed])
+    assert hover_of(fig, values, top + 2, 1).startswith(f"head 0<br>query {LABELS[2]}<br>key {LABELS[1]}")
+    assert len(fig.layout.shapes) == 2 * 6  # the chosen row and column in the mean and in every head
+    # the CSV lists the mean first, under its name, then the same heads as without it
+    blocks, heads = csv_blocks(figure_csv(fig)), csv_blocks(figure_csv(plain))
+    assert blocks[0][0][0] == "mean of the 5 heads" and [row[0] for row in blocks[0][1:]] == LABELS
+    mean_rows = [row[1:] for row in blocks[0][1:]]
+    assert all(cell == "masked" for r, row in enumerate(mean_rows) for cell in row[r + 1 :])
+    np.testing.assert_allclose([float(row[0]) for row in mean_rows], expected[:, 0], rtol=1e-6)
+    assert blocks[1:] == heads

@@ -86,14 +86,16 @@ def test_a_click_on_the_layers_by_heads_grid_opens_that_head_and_reruns_only_wha
     click(at, "att_layers", [1, 2])
     assert (at.session_state["att_layer"], at.session_state["att_head"]) == (1, 2)
     assert [s.value for s in at.subheader] == ["Layer 1 stage by stage, opened at head 2"]
-    assert "Encoder self-attention, layer 1: every head" in titles(at)  # a new layer redraws the layer's grids
+    assert "Encoder self-attention, layer 1: the mean and every head" in titles(
+        at
+    )  # a new layer redraws the layer's grids
     assert not at.multiselect  # ... but the page (its sidebar) did not rerun
     assert dict(at.query_params)["layer"] == "1" and dict(at.query_params)["head"] == "2"
 
     click(at, "att_layers", [1, 0])  # same layer: only the grid of every layer and the stages are drawn again
     assert [s.value for s in at.subheader] == ["Layer 1 stage by stage, opened at head 0"]
     now = titles(at)
-    assert not any(t.endswith("every head") or t.startswith("Mean over") for t in now)
+    assert not any(t.endswith("the mean and every head") for t in now)
     assert any("every layer (rows)" in t for t in now)
     assert any("scaled dot-product attention of one head" in t for t in now)
 
@@ -118,8 +120,8 @@ def test_a_chosen_query_and_key_are_outlined_and_followed_through(models_dir: Pa
         (s["x0"], s["x1"]) for s in weights["layout"]["shapes"]
     }
     assert (1.5, 2.5) in boxes and (2.5, 3.5) in boxes  # row 2 and column 3 outlined
-    grid = next(s for t, s in specs.items() if t.endswith("every head"))
-    assert len(grid["layout"]["shapes"]) == 2 * 4  # a row and a column in each of the 4 heads' panels
+    grid = next(s for t, s in specs.items() if t.endswith("the mean and every head"))
+    assert len(grid["layout"]["shapes"]) == 2 * 5  # a row and a column in the mean's and each of the 4 heads' panels
 
 
 def test_a_click_on_an_importance_map_opens_that_head_in_the_lab(models_dir: Path) -> None:  # noqa: F811
@@ -156,7 +158,7 @@ def test_clicking_a_head_in_chromium_opens_it_and_leaves_the_grids_alone(models_
             wait_for_app(tab)
             tab.wait_for_selector(".st-key-att_layers .js-plotly-plot .main-svg", timeout=60_000)
             tab.locator(".st-key-att_layers").scroll_into_view_if_needed()
-            tab.evaluate(WATCH, ["att_grid", "att_mean", "att_stages"])
+            tab.evaluate(WATCH, ["att_grid", "att_stages"])
             x, y = tab.evaluate(PANEL_CENTRE, ["att_layers", 0, 3])
             tab.mouse.move(x, y)
             time.sleep(0.2)
@@ -169,7 +171,7 @@ def test_clicking_a_head_in_chromium_opens_it_and_leaves_the_grids_alone(models_
             time.sleep(0.5)
             changes = tab.evaluate("() => window.__changes")
             assert changes["att_stages"] > 0, changes  # the stage section was drawn again ...
-            assert changes["att_grid"] == 0 and changes["att_mean"] == 0, changes  # ... the layer's grids were not
+            assert changes["att_grid"] == 0, changes  # ... the layer's grids were not
             assert "head=3" in tab.url
         finally:
             browser.close()

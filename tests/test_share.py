@@ -91,8 +91,7 @@ def test_a_shared_link_reopens_the_view_and_its_downloads_hold_the_traces_number
             page.locator(".st-key-att_zero").wait_for(state="detached")
             # ... the charts are of that layer and head, with the intervention on ...
             titles = page.locator(".js-plotly-plot .gtitle").all_text_contents()
-            assert "Cross-attention, layer 1: every head" in titles
-            assert "Mean over the heads of layer 1" in titles
+            assert "Cross-attention, layer 1: the mean and every head" in titles
             assert page.get_by_text("Layer 1 stage by stage, opened at head 2").count() == 1
             assert page.get_by_text("Interventions are on.").count() == 1
             # ... and the address bar still holds the link, ready to be copied again

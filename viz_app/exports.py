@@ -232,7 +232,9 @@ def _heatmap_blocks(fig: go.Figure, several_axes: bool | None = None) -> list[_B
         x_pos, y_pos = _positions(x_coords), _positions(y_coords)
         flip = _reversed(y_axis)
         axes_text = " \\ ".join(t for t in (_axis_title(y_axis), _axis_title(x_axis)) if t)
-        tiled = len(column_runs) * len(row_runs) > 1
+        # tiled panels, or one panel placed among them as a trace of its own (figures.tiles.one_panel_traces),
+        # are named by the title over them in data coordinates
+        tiled = len(column_runs) * len(row_runs) > 1 or (len(values) > 1 and not several_axes)
         for r0, r1 in row_runs:
             for c0, c1 in column_runs:
                 if not drawn[r0:r1, c0:c1].any():

@@ -29,6 +29,7 @@ from viz_app.figures.tiles import (
     TILE_FONT_PX,
     Tiling,
     gap_cells,
+    one_panel_traces,
     panel_outline,
     panel_title,
     row_title,
@@ -106,9 +107,12 @@ def _tiled_figure(
     shapes: list[dict[str, Any]],
     width: int | None = None,
     on_top: Sequence[go.Scatter] = (),
+    before: Sequence[go.Heatmap] = (),
     panel_ids: np.ndarray | None = None,
     panel_hover: str = "",
 ) -> go.Figure:
+    """before: traces of panels drawn apart from the tiled ones, listed first (so a CSV export lists them first);
+    on_top: traces drawn over everything (click targets)."""
     traces = tiled_traces(
         panels,
         tiling,
@@ -122,7 +126,7 @@ def _tiled_figure(
         panel_hover=panel_hover,
     )
     has_mask = len(traces) == 2
-    data: list[Any] = [*traces, masked_legend_entry()] if has_mask else list(traces)
+    data: list[Any] = [*before, *traces, masked_legend_entry()] if has_mask else [*before, *traces]
     data.extend(on_top)
     layout = base_layout(
         title,
@@ -161,6 +165,7 @@ def head_grid(
     show_labels: bool | None = None,
     highlight: Highlight = None,
     compact_hover: bool = False,
+    with_mean: bool = False,
 ) -> go.Figure:
     """Every head of one layer, weights [H, T_q, T_k], as panels of one heatmap on one 0..1 colour scale.
 
@@ -170,11 +175,14 @@ def head_grid(
     names every cell). highlight: (query row, key column) outlined in every panel, either may be None.
     compact_hover: the same hover, built from the head's number and the axes' tick labels instead of a text
     string per cell (see tiles.tiled_traces), a fraction of the bytes to send.
+    with_mean: one more panel on a row of its own above the heads, their plain mean (mean_over_heads), titled and
+    hovered as such (it is not one of the heads and has no panel id); the heads' rows then fill the bottom.
     """
     _check_stack(weights, 3, query_labels, key_labels)
     heads, n_queries, n_keys = weights.shape
     cols = max(1, min(cols, heads, 2 if max(n_queries, n_keys) > LONG_SENTENCE_TOKENS else cols))
-    rows = -(-heads // cols)
+    first = 1 if with_mean else 0  # the panel row where the heads start
+    rows = first + -(-heads // cols)
     if show_labels is None:
         show_labels = True
     cell_px = max(TILE_CELL_PX, min(MAX_CELL_PX, panel_height / max(n_queries, n_keys)))
@@ -193,10 +201,26 @@ def head_grid(
     query, key = highlight or (None, None)
     for head in range(heads):
         row, col = divmod(head, cols)
+        row += first
         panels[row, col] = weights[head]
         names[row][col] = f"head {head}"
         annotations.append(panel_title(tiling, row, col, f"head {head}"))
         shapes += cross_shapes(query, key, n_queries, n_keys, x_offset=tiling.left(col), y_offset=tiling.top(row))
+    mean_traces: list[go.Heatmap] = []
+    if with_mean:
+        mean_title = f"mean of the {heads} heads"
+        annotations.insert(0, panel_title(tiling, 0, 0, mean_title))
+        shapes += cross_shapes(query, key, n_queries, n_keys)
+        mean_traces = one_panel_traces(
+            mean_over_heads(weights),
+            tiling,
+            0,
+            0,
+            name=mean_title,
+            scale=WEIGHTS,
+            allowed=allowed,
+            coloraxis="coloraxis",
+        )
     ticked = show_labels or compact_hover
     axes = tiled_axes(
         tiling,
@@ -205,7 +229,11 @@ def head_grid(
     )
     if ticked and not show_labels:
         axes = _hidden_ticks(axes)
-    ids = np.arange(rows * cols).reshape(rows, cols) if compact_hover else None
+    ids = np.zeros((rows, cols), dtype=np.int64) if compact_hover else None
+    if ids is not None:
+        for head in range(heads):
+            row, col = divmod(head, cols)
+            ids[first + row, col] = head
     left = label_room(query_labels, TILE_FONT_PX) + 6 if show_labels else 10
     plot_width = round(tiling.shape[1] * cell_px)
     return _tiled_figure(
@@ -226,6 +254,7 @@ def head_grid(
         annotations=annotations,
         shapes=shapes,
         width=left + plot_width + colorbar_room("weight") + 10,
+        before=mean_traces,
         panel_ids=ids,
         panel_hover="head %{customdata}",
     )
@@ -308,23 +337,6 @@ def mean_over_heads(weights: np.ndarray) -> np.ndarray:
     if weights.ndim != 3:
         raise ValueError(f"expected [H, T_q, T_k], got shape {weights.shape}")
     return weights.mean(axis=0)
-
-
-def mean_heatmap(
-    weights: np.ndarray,
-    query_labels: Sequence[str],
-    key_labels: Sequence[str],
-    *,
-    title: str,
-    allowed: np.ndarray | None = None,
-    highlight: Highlight = None,
-) -> go.Figure:
-    """The mean over heads of one layer, weights [H, T_q, T_k], on the same 0..1 scale; highlight as in
-    attention_heatmap."""
-    _check_stack(weights, 3, query_labels, key_labels)
-    return attention_heatmap(
-        mean_over_heads(weights), query_labels, key_labels, title=title, allowed=allowed, highlight=highlight
-    )
 
 
 def averaged_cross_heatmap(

@@ -166,6 +166,61 @@ def tiled_traces(
     return traces
 
 
+def one_panel_traces(
+    values: np.ndarray,
+    tiling: Tiling,
+    row: int,
+    col: int,
+    *,
+    name: str,
+    scale: Scale,
+    allowed: np.ndarray | None = None,
+    row_name: str = "query",
+    col_name: str = "key",
+    value_name: str = "weight",
+    coloraxis: str | None = None,
+) -> list[go.Heatmap]:
+    """One more panel, values [panel_rows, panel_cols], in slot (row, col) of a tiling drawn by tiled_traces, as
+    traces of its own (a grey masked layer if any cell is masked, then the values) placed with x0 / y0, so that
+    their hover can name it differently from the tiled panels: `name`, then the row and column from the axes'
+    tick labels (which tiled_axes puts on every slot). The slot must be empty (all NaN) in the tiled panels."""
+    values = plot_values(values)
+    if values.shape != (tiling.panel_rows, tiling.panel_cols):
+        raise ValueError(f"panel {values.shape} does not fit {tiling.panel_rows} x {tiling.panel_cols} cells")
+    if not (0 <= row < tiling.rows and 0 <= col < tiling.cols):
+        raise ValueError(f"slot ({row}, {col}) is outside a {tiling.rows} x {tiling.cols} tiling")
+    masked = masked_cells(values, allowed)
+    place = {"x0": tiling.left(col), "dx": 1, "y0": tiling.top(row), "dy": 1, "hoverongaps": False}
+    names = f"{escape_label(name)}<br>{row_name} %{{y}}<br>{col_name} %{{x}}"
+    traces: list[go.Heatmap] = []
+    if masked.any():
+        traces.append(
+            go.Heatmap(
+                z=masked_layer_z(masked),
+                colorscale=[[0.0, MASKED_COLOUR], [1.0, MASKED_COLOUR]],
+                showscale=False,
+                hovertemplate=f"{names}<br>{MASKED_LABEL}<extra></extra>",
+                name=MASKED_LABEL,
+                **place,
+            )
+        )
+    colour: dict[str, Any] = (
+        {"coloraxis": coloraxis}
+        if coloraxis
+        else {"colorscale": scale.colorscale, "zmin": scale.zmin, "zmax": scale.zmax, "showscale": False}
+    )
+    traces.append(
+        go.Heatmap(
+            z=np.where(masked | ~np.isfinite(values), np.nan, values).astype(values.dtype),
+            hovertemplate=f"{names}<br>{value_name} %{{z:{scale.hover_format}}}<extra></extra>",
+            name=value_name,
+            **place,
+            **colour,
+        )
+    )
+    return traces
+
+
 def _text_hover(
     tiling: Tiling,
     panel_names: Sequence[Sequence[str]],

@@ -24,7 +24,7 @@ from viz_app.clicks import (
     head_clicked,
     rerun,
 )
-from viz_app.figures.attention import head_grid, layer_head_grid, mean_heatmap
+from viz_app.figures.attention import head_grid, layer_head_grid
 from viz_app.figures.stage_frames import stage_frames_figure
 
 SHORT_KIND = {"encoder.self_attn": "enc self", "decoder.self_attn": "dec self", "decoder.cross_attn": "cross"}
@@ -171,7 +171,7 @@ def sync_link() -> None:
 
 @st.fragment(key=LAYER_VIEW)
 def layer_view(view: View) -> None:
-    """The layer and token choices, then every head of the layer and their mean."""
+    """The layer and token choices, then the mean of the layer's heads and every head."""
     n_queries, n_keys = len(view.query_labels), len(view.key_labels)
     left, middle, right = st.columns(3)
     with left:
@@ -215,28 +215,18 @@ def layer_view(view: View) -> None:
             view.weights[layer],
             view.query_labels,
             view.key_labels,
-            title=f"{view.kind_name}, layer {layer}: every head",
+            title=f"{view.kind_name}, layer {layer}: the mean and every head",
             allowed=view.allowed,
             highlight=highlight,
             compact_hover=True,
+            with_mean=True,
         ),
-        "Each panel is one head: row = the query token, column = the key token it looks at, and every row adds up "
-        f"to 1. {ROWS_NOTE} {GRID_NOTE}",
+        "Each panel below the first is one head: row = the query token, column = the key token it looks at, and "
+        f"every row adds up to 1. {ROWS_NOTE} {GRID_NOTE}\n\n"
+        f"The first panel is the plain average of the layer's {view.n_heads} heads. It is a convenient summary but "
+        "hides what single heads do: a sharp head averaged with flat ones looks faint there, so read it next to "
+        "the heads, never instead of them.",
         key="att_grid",
-    )
-    ui.chart(
-        shared_figure(
-            mean_heatmap,
-            view.weights[layer],
-            view.query_labels,
-            view.key_labels,
-            title=f"Mean over the heads of layer {layer}",
-            allowed=view.allowed,
-            highlight=highlight,
-        ),
-        "The plain average of the panels above. It is a convenient summary but hides what single heads do: a "
-        "sharp head averaged with flat ones looks faint here, so read it next to the grid, never instead of it.",
-        key="att_mean",
     )
     sync_link()
 
