@@ -14,7 +14,9 @@ the same rounds as the floor they are compared with:
   the browser); bar <= 1.0 x the step floor. head_select_ms (no bar): the head the stage view opens at, from its
   selectbox, a server rerun of the grid of every layer and head and of the stage figure.
 - sentence_change_ms: a new 15-word sentence on the Attention page until every chart is redrawn; bar <= 2.0 x floor.
-- load_ratio: the Attention page's fresh-context load against a one-heatmap floor page; bar <= 1.3.
+- load_ratio: the Attention page's fresh-context load against a one-heatmap floor page; bar <= 1.3. Beside it, for
+  information: floor_at_path_ratio, that floor page opened by its path in a two-page app over the plain floor, and
+  load_ratio_at_path, the Attention page over that.
 --memory adds bench/server_memory.py's keys (one server, hundreds of reruns; minutes).
 """
 
@@ -116,6 +118,20 @@ st.title("Floor")
 st.plotly_chart(go.Figure(go.Heatmap(z=[[0.1, 0.9], [0.6, 0.4]])), width="stretch")
 """
 
+# The same floor page as the second page of a two-page st.navigation app, loaded by its own path (/floor), as the
+# Attention page is (/attention). Streamlit's front end, opened at a path, first asks for /floor/_stcore/health (it
+# tries the path as the server's base URL) and only then for /_stcore/health: a cost of any page but the first.
+FLOOR_NAV_APP = """
+from pathlib import Path
+
+import streamlit as st
+
+here = Path(__file__).parent
+st.navigation([st.Page(here / "floor_home.py", title="Home", default=True), st.Page(here / "floor_page.py",
+    title="Floor", url_path="floor")]).run()
+"""
+FLOOR_HOME = 'import streamlit as st\n\nst.title("Home")\n'
+
 
 def bench_browser(models: Path, count: int, scratch: Path) -> tuple[dict[str, list[float]], int]:
     """Seconds from navigation to the last plotly chart of the attention page drawn, three ways in the same rounds.
@@ -126,18 +142,25 @@ def bench_browser(models: Path, count: int, scratch: Path) -> tuple[dict[str, li
     loaded, then the sidebar's "Attention" link clicked (how a user moves between the app's pages). Times come
     from the page's own clock (tests/app_helpers.py CHART_TIMER_SCRIPT), so checking for the charts adds nothing.
     floor: in the same rounds, the cold load of a one-line Streamlit page with one 2 x 2 plotly heatmap (what
-    Streamlit and plotly.js cost on this machine before any of the app's own content).
+    Streamlit and plotly.js cost on this machine before any of the app's own content). floor_at_path: the same page
+    as the second page of a two-page app, loaded at its own path (FLOOR_NAV_APP), for the share of the load that
+    opening any page by its path costs in Streamlit.
     """
     from app_helpers import VIEWPORT, charts_drawn_at, install_chart_timer, launch_chromium, streamlit_server
     from playwright.sync_api import sync_playwright
 
-    times: dict[str, list[float]] = {"cold": [], "warm": [], "in_app": [], "floor": []}
+    times: dict[str, list[float]] = {"cold": [], "warm": [], "in_app": [], "floor": [], "floor_at_path": []}
     expected = 0
     floor_app = scratch / "floor_app.py"
     floor_app.write_text(FLOOR_APP, encoding="utf-8")
+    (scratch / "floor_page.py").write_text(FLOOR_APP, encoding="utf-8")
+    (scratch / "floor_home.py").write_text(FLOOR_HOME, encoding="utf-8")
+    floor_nav_app = scratch / "floor_nav_app.py"
+    floor_nav_app.write_text(FLOOR_NAV_APP, encoding="utf-8")
     with (
         streamlit_server(models) as base_url,
         streamlit_server(models, app_path=floor_app) as floor_url,
+        streamlit_server(models, app_path=floor_nav_app) as floor_nav_url,
         sync_playwright() as playwright,
     ):
         browser = launch_chromium(playwright)
@@ -147,8 +170,8 @@ def bench_browser(models: Path, count: int, scratch: Path) -> tuple[dict[str, li
                 for kind in times:
                     page = warm_context.new_page() if kind == "warm" else browser.new_page(viewport=VIEWPORT)
                     install_chart_timer(page)
-                    if kind == "floor":
-                        page.goto(floor_url)
+                    if kind in ("floor", "floor_at_path"):
+                        page.goto(floor_url if kind == "floor" else f"{floor_nav_url}/floor")
                         drawn_s, _ = charts_drawn_at(page, 1)
                         if i > 0:
                             times[kind].append(drawn_s)
@@ -392,13 +415,23 @@ def main() -> None:
                 browser_render_warm_cache_s_median=round(statistics.median(renders["warm"]), 3),
                 browser_render_in_app_s_median=round(statistics.median(renders["in_app"]), 3),
                 browser_floor_s_median=round(statistics.median(renders["floor"]), 3),
+                browser_floor_at_path_s_median=round(statistics.median(renders["floor_at_path"]), 3),
+                floor_at_path_ratio=round(
+                    statistics.median(renders["floor_at_path"]) / statistics.median(renders["floor"]), 3
+                ),
+                load_ratio_at_path=round(
+                    statistics.median(renders["cold"]) / statistics.median(renders["floor_at_path"]), 3
+                ),
                 browser_charts=charts,
                 browser_method="Playwright + /usr/bin/chromium 1400x900, time from navigation start to the last of "
                 f"the attention page's {charts} plotly charts drawn, in the page's clock; median of "
                 f"{len(renders['cold'])} after a warm-up round. The headline is goto(/attention) in a new browser "
                 "context per load (empty cache); warm_cache: goto in one reused context (new tab per load); in_app: "
                 "from the Translate page, a click on the sidebar's Attention link; floor: a new context loading a "
-                "one-line Streamlit page with one 2 x 2 plotly heatmap. All four in the same rounds",
+                "one-line Streamlit page with one 2 x 2 plotly heatmap; floor_at_path: the same page as the second "
+                "page of a two-page st.navigation app, loaded at its path (/floor), as /attention is; "
+                "load_ratio_at_path: the headline over it (for information; the bar is load_ratio). All five in the "
+                "same rounds",
             )
             interactions = bench_interactions(models, args.rounds, Path(scratch))
             report.update(

@@ -1,7 +1,7 @@
 """A/B of a page's fresh-context load: this checkout's app against a changed copy of it, with the floor page.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/load_ab.py --variant DIR [--path attention] [--rounds 6]
-        [--charts 4] [--variant-charts N] [--models-dir pretrained]
+        [--charts 3] [--variant-charts N] [--models-dir pretrained]
 
 DIR is another checkout of the project (for example `git worktree add ../variant` with one change in it). Three
 servers run side by side: this checkout's app (A), DIR's app (B) and bench/app.py's one-heatmap floor page. Each
@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--variant", type=Path, required=True, help="another checkout of the project")
     parser.add_argument("--path", default="attention", help="the page's URL path")
     parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--charts", type=int, default=4, help="charts A draws")
+    parser.add_argument("--charts", type=int, default=3, help="charts A draws")
     parser.add_argument("--variant-charts", type=int, default=None, help="charts B draws (default: --charts)")
     parser.add_argument("--models-dir", type=Path, default=ROOT / "pretrained")
     args = parser.parse_args()

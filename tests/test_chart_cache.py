@@ -142,7 +142,7 @@ def test_the_attention_page_shares_its_figures_between_sessions_and_leaves_them_
 
     first = open_page()
     shared = dict(chart_cache._shared)
-    assert len(shared) == len(first) == 4 and sum(chart_cache.shared_sizes()) == sum(map(len, first))
+    assert len(shared) == len(first) == 3 and sum(chart_cache.shared_sizes()) == sum(map(len, first))
     before = {key: whole_digest(entry.ready.figure) for key, entry in shared.items()}
     second = open_page()  # a new session: the same figures, not rebuilt, not changed by being sent again
     assert second == first
