@@ -105,3 +105,44 @@ def test_a_link_opens_the_decoding_chart_at_its_step(models_dir: Path) -> None: 
     fresh.run()
     assert not fresh.exception, fresh.exception
     assert fresh.number_input(key="dec_step").value == 0
+
+
+class FakeParams:
+    """st.query_params as links.write uses it, counting the writes (each one a message to the browser)."""
+
+    def __init__(self, values: dict[str, str] | None = None) -> None:
+        self.values = dict(values or {})
+        self.writes = 0
+
+    def to_dict(self) -> dict[str, str]:
+        return dict(self.values)
+
+    def from_dict(self, values) -> None:  # type: ignore[no-untyped-def]
+        self.values = dict(values)
+        self.writes += 1
+
+
+def test_the_url_is_written_only_when_it_changes_and_a_bare_one_is_kept_through_the_first_run() -> None:
+    state: dict = {"model": "m", "sentence": "A dog.", "att_layer": 0}
+    bare = FakeParams()
+    assert not links.write(bare, state) and bare.writes == 0  # a bare URL already reopens the first run's view
+    state[links.SETTLED_FLAG] = True
+    assert links.write(bare, state) and bare.values == {"model": "m", "text": "A dog.", "layer": "0"}
+    assert not links.write(bare, state) and bare.writes == 1  # the same choices again: nothing sent
+    state["att_layer"] = 2
+    assert links.write(bare, state) and bare.values["layer"] == "2" and bare.writes == 2
+
+    fresh: dict = {"model": "m", "sentence": "A dog.", "att_layer": 0}
+    link = FakeParams({"text": "A dog.", "layer": "0", "head": "nonsense"})
+    assert links.write(link, fresh) and link.values == {"model": "m", "text": "A dog.", "layer": "0"}  # normalised
+
+
+def test_a_bare_first_visit_keeps_its_url_and_the_first_change_writes_the_whole_view(models_dir: Path) -> None:  # noqa: F811
+    at = AppTest.from_file(str(APP_PATH), default_timeout=60)
+    at.switch_page("views/attention.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert dict(at.query_params) == {}
+    at.selectbox(key="att_layer").set_value(1).run()
+    link = dict(at.query_params)
+    assert link["layer"] == "1" and link["kind"] == "encoder.self_attn" and link["text"] and link["model"]

@@ -55,4 +55,5 @@ sidebar.render()
 try:
     navigation.run()
 finally:  # also when a page stops early (st.stop): the URL then holds what this run settled on
-    st.query_params.from_dict(links.current(st.session_state))
+    links.write(st.query_params, st.session_state)
+    st.session_state[links.SETTLED_FLAG] = True

@@ -1,7 +1,10 @@
 """Links that reopen a view: the app's choices live in the URL's query string (st.query_params).
 
 On a session's first run the values in the URL are put into the widgets' session state, before any widget is
-drawn; on every run the current choices are written back, so copying the address bar copies the view. The page is
+drawn; the current choices are written back whenever they differ from the URL, so copying the address bar copies
+the view. One exception: a session opened at a bare URL keeps it through its first run, since a bare URL already
+reopens that default view, and telling the browser to change its address costs about 2.5% of the Attention
+page's load (bench/load_ab.py, 16 rounds); the first change of a choice writes them all. The page is
 the URL's path (st.navigation gives each page its own). Values that do not parse, or that a page's widget does not
 offer, are dropped: each page checks its own options (a widget with a value it does not offer starts afresh).
 """
@@ -10,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from model.nn.names import HeadRef
 
 RESTORED_FLAG = "_links_restored"
+SETTLED_FLAG = "_links_settled"  # set at the end of a session's first full run
 MAX_PARAM_CHARS = 2000
 
 
@@ -106,3 +110,23 @@ def current(state: Mapping[str, Any]) -> dict[str, str]:
         if text != "" and len(text) <= MAX_PARAM_CHARS:
             out[linked.param] = text
     return out
+
+
+class QueryParams(Protocol):
+    """What `write` needs of st.query_params."""
+
+    def to_dict(self) -> dict[str, str]: ...
+
+    def from_dict(self, values: Mapping[str, str]) -> None: ...
+
+
+def write(params: QueryParams, state: Mapping[str, Any]) -> bool:
+    """Put the current choices into the URL when they differ from what it holds, except while a session opened at a
+    bare URL runs for the first time (state[SETTLED_FLAG] unset; app.py sets it after that run). Returns whether it
+    wrote."""
+    held = params.to_dict()
+    wanted = current(state)
+    if held == wanted or (not held and not state.get(SETTLED_FLAG)):
+        return False
+    params.from_dict(wanted)
+    return True

@@ -166,7 +166,7 @@ def chosen(key: str, count: int) -> int | None:
 
 def sync_link() -> None:
     """A section rerun alone skips the app's own update of the URL: write the current choices into it here."""
-    st.query_params.from_dict(links.current(st.session_state))
+    links.write(st.query_params, st.session_state)
 
 
 @st.fragment(key=LAYER_VIEW)
