@@ -199,10 +199,13 @@ def head_grid(
     annotations = []
     shapes: list[dict[str, Any]] = []
     query, key = highlight or (None, None)
+    ids = np.zeros((rows, cols), dtype=np.int64) if compact_hover else None
     for head in range(heads):
         row, col = divmod(head, cols)
         row += first
         panels[row, col] = weights[head]
+        if ids is not None:
+            ids[row, col] = head
         names[row][col] = f"head {head}"
         annotations.append(panel_title(tiling, row, col, f"head {head}"))
         shapes += cross_shapes(query, key, n_queries, n_keys, x_offset=tiling.left(col), y_offset=tiling.top(row))
@@ -229,11 +232,6 @@ def head_grid(
     )
     if ticked and not show_labels:
         axes = _hidden_ticks(axes)
-    ids = np.zeros((rows, cols), dtype=np.int64) if compact_hover else None
-    if ids is not None:
-        for head in range(heads):
-            row, col = divmod(head, cols)
-            ids[first + row, col] = head
     left = label_room(query_labels, TILE_FONT_PX) + 6 if show_labels else 10
     plot_width = round(tiling.shape[1] * cell_px)
     return _tiled_figure(

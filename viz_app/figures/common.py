@@ -110,44 +110,57 @@ def heatmap_traces(
         raise ValueError(f"a heatmap needs a 2-D array, got shape {values.shape}")
     if values.shape != (len(row_labels), len(col_labels)):
         raise ValueError(f"values {values.shape} do not fit {len(row_labels)} row and {len(col_labels)} column labels")
+    where = {"x": escape_labels(col_labels), "y": escape_labels(row_labels), "xaxis": f"x{axes}", "yaxis": f"y{axes}"}
+    return layer_pair(
+        values,
+        allowed,
+        where=where,
+        names=f"{prefix}{row_name} %{{y}}<br>{col_name} %{{x}}",
+        scale=scale,
+        value_name=value_name,
+        coloraxis=coloraxis,
+        colorbar={"title": {"text": value_name}, "thickness": 14},
+    )
+
+
+def layer_pair(
+    values: np.ndarray,
+    allowed: np.ndarray | None,
+    *,
+    where: dict[str, Any],
+    names: str,
+    scale: Scale,
+    value_name: str,
+    coloraxis: str | None,
+    colorbar: dict[str, Any] | None,
+) -> list[go.Heatmap]:
+    """A matrix [R, C] as a grey layer for its masked cells (if any) under its values (NaN where masked), both
+    placed by `where` (x / y, or x0 / dx / y0 / dy, and the axes) and hovered as `names` then the weight or
+    'masked (−inf)'. Without a coloraxis the values get the scale's colours and `colorbar`, or no colour bar."""
+    values = plot_values(values)
     masked = masked_cells(values, allowed)
-    x, y = escape_labels(col_labels), escape_labels(row_labels)
-    where = {"xaxis": f"x{axes}", "yaxis": f"y{axes}"}
     traces: list[go.Heatmap] = []
     if masked.any():
         traces.append(
             go.Heatmap(
                 z=masked_layer_z(masked),
-                x=x,
-                y=y,
                 colorscale=[[0.0, MASKED_COLOUR], [1.0, MASKED_COLOUR]],
                 showscale=False,
                 hoverongaps=False,
-                hovertemplate=f"{prefix}{row_name} %{{y}}<br>{col_name} %{{x}}<br>{MASKED_LABEL}<extra></extra>",
+                hovertemplate=f"{names}<br>{MASKED_LABEL}<extra></extra>",
                 name=MASKED_LABEL,
                 **where,
             )
         )
-    colour: dict[str, Any] = (
-        {"coloraxis": coloraxis}
-        if coloraxis
-        else {
-            "colorscale": scale.colorscale,
-            "zmin": scale.zmin,
-            "zmax": scale.zmax,
-            "colorbar": {"title": {"text": value_name}, "thickness": 14},
-        }
-    )
+    colour: dict[str, Any] = {"coloraxis": coloraxis}
+    if not coloraxis:
+        bar = {"colorbar": colorbar} if colorbar else {"showscale": False}
+        colour = {"colorscale": scale.colorscale, "zmin": scale.zmin, "zmax": scale.zmax, **bar}
     traces.append(
         go.Heatmap(
             z=value_layer_z(values, allowed),
-            x=x,
-            y=y,
             hoverongaps=False,
-            hovertemplate=(
-                f"{prefix}{row_name} %{{y}}<br>{col_name} %{{x}}<br>"
-                f"{value_name} %{{z:{scale.hover_format}}}<extra></extra>"
-            ),
+            hovertemplate=f"{names}<br>{value_name} %{{z:{scale.hover_format}}}<extra></extra>",
             name=value_name,
             **colour,
             **where,

@@ -22,6 +22,7 @@ from viz_app.figures.common import (
     Scale,
     escape_label,
     escape_labels,
+    layer_pair,
     masked_cells,
     masked_layer_z,
     plot_values,
@@ -189,36 +190,16 @@ def one_panel_traces(
         raise ValueError(f"panel {values.shape} does not fit {tiling.panel_rows} x {tiling.panel_cols} cells")
     if not (0 <= row < tiling.rows and 0 <= col < tiling.cols):
         raise ValueError(f"slot ({row}, {col}) is outside a {tiling.rows} x {tiling.cols} tiling")
-    masked = masked_cells(values, allowed)
-    place = {"x0": tiling.left(col), "dx": 1, "y0": tiling.top(row), "dy": 1, "hoverongaps": False}
-    names = f"{escape_label(name)}<br>{row_name} %{{y}}<br>{col_name} %{{x}}"
-    traces: list[go.Heatmap] = []
-    if masked.any():
-        traces.append(
-            go.Heatmap(
-                z=masked_layer_z(masked),
-                colorscale=[[0.0, MASKED_COLOUR], [1.0, MASKED_COLOUR]],
-                showscale=False,
-                hovertemplate=f"{names}<br>{MASKED_LABEL}<extra></extra>",
-                name=MASKED_LABEL,
-                **place,
-            )
-        )
-    colour: dict[str, Any] = (
-        {"coloraxis": coloraxis}
-        if coloraxis
-        else {"colorscale": scale.colorscale, "zmin": scale.zmin, "zmax": scale.zmax, "showscale": False}
+    return layer_pair(
+        values,
+        allowed,
+        where={"x0": tiling.left(col), "dx": 1, "y0": tiling.top(row), "dy": 1},
+        names=f"{escape_label(name)}<br>{row_name} %{{y}}<br>{col_name} %{{x}}",
+        scale=scale,
+        value_name=value_name,
+        coloraxis=coloraxis,
+        colorbar=None,
     )
-    traces.append(
-        go.Heatmap(
-            z=np.where(masked | ~np.isfinite(values), np.nan, values).astype(values.dtype),
-            hovertemplate=f"{names}<br>{value_name} %{{z:{scale.hover_format}}}<extra></extra>",
-            name=value_name,
-            **place,
-            **colour,
-        )
-    )
-    return traces
 
 
 def _text_hover(
