@@ -21,7 +21,7 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 app: setup
-	$(VENV)/bin/streamlit run viz_app/app.py --server.port $(PORT)
+	$(VENV)/bin/streamlit run viz_app/serve.py --server.port $(PORT)
 
 test: setup browser
 	$(VENV)/bin/ruff check .

@@ -15,8 +15,9 @@ the same rounds as the floor they are compared with:
   selectbox, a server rerun of the grid of every layer and head and of the stage figure.
 - sentence_change_ms: a new 15-word sentence on the Attention page until every chart is redrawn; bar <= 2.0 x floor.
 - load_ratio: the Attention page's fresh-context load against a one-heatmap floor page; bar <= 1.3. Beside it, for
-  information: floor_at_path_ratio, that floor page opened by its path in a two-page app over the plain floor, and
-  load_ratio_at_path, the Attention page over that.
+  information: floor_at_path_ratio, that floor page opened by its path in a plain two-page Streamlit app over the
+  plain floor: what Streamlit's front end costs any page opened at its own path, and what viz_app/serve.py spares
+  the app's pages (it names the server's base URL, so the front end does not first try the path as one).
 --memory adds bench/server_memory.py's keys (one server, hundreds of reruns; minutes).
 """
 
@@ -118,9 +119,10 @@ st.title("Floor")
 st.plotly_chart(go.Figure(go.Heatmap(z=[[0.1, 0.9], [0.6, 0.4]])), width="stretch")
 """
 
-# The same floor page as the second page of a two-page st.navigation app, loaded by its own path (/floor), as the
-# Attention page is (/attention). Streamlit's front end, opened at a path, first asks for /floor/_stcore/health (it
-# tries the path as the server's base URL) and only then for /_stcore/health: a cost of any page but the first.
+# The same floor page as the second page of a plain two-page st.navigation app, loaded by its own path (/floor).
+# Streamlit's front end, opened at a path, first asks for /floor/_stcore/health (it tries the path as the server's
+# base URL), waits 100 ms after the 404 and only then asks /_stcore/health: a cost of any page but the first in plain
+# Streamlit, which viz_app/serve.py spares the app's pages.
 FLOOR_NAV_APP = """
 from pathlib import Path
 
@@ -143,8 +145,8 @@ def bench_browser(models: Path, count: int, scratch: Path) -> tuple[dict[str, li
     from the page's own clock (tests/app_helpers.py CHART_TIMER_SCRIPT), so checking for the charts adds nothing.
     floor: in the same rounds, the cold load of a one-line Streamlit page with one 2 x 2 plotly heatmap (what
     Streamlit and plotly.js cost on this machine before any of the app's own content). floor_at_path: the same page
-    as the second page of a two-page app, loaded at its own path (FLOOR_NAV_APP), for the share of the load that
-    opening any page by its path costs in Streamlit.
+    as the second page of a plain two-page app, loaded at its own path (FLOOR_NAV_APP), for the share of the load
+    that opening a page by its path costs in Streamlit (which viz_app/serve.py spares the app's pages).
     """
     from app_helpers import VIEWPORT, charts_drawn_at, install_chart_timer, launch_chromium, streamlit_server
     from playwright.sync_api import sync_playwright
@@ -419,9 +421,6 @@ def main() -> None:
                 floor_at_path_ratio=round(
                     statistics.median(renders["floor_at_path"]) / statistics.median(renders["floor"]), 3
                 ),
-                load_ratio_at_path=round(
-                    statistics.median(renders["cold"]) / statistics.median(renders["floor_at_path"]), 3
-                ),
                 browser_charts=charts,
                 browser_method="Playwright + /usr/bin/chromium 1400x900, time from navigation start to the last of "
                 f"the attention page's {charts} plotly charts drawn, in the page's clock; median of "
@@ -429,9 +428,8 @@ def main() -> None:
                 "context per load (empty cache); warm_cache: goto in one reused context (new tab per load); in_app: "
                 "from the Translate page, a click on the sidebar's Attention link; floor: a new context loading a "
                 "one-line Streamlit page with one 2 x 2 plotly heatmap; floor_at_path: the same page as the second "
-                "page of a two-page st.navigation app, loaded at its path (/floor), as /attention is; "
-                "load_ratio_at_path: the headline over it (for information; the bar is load_ratio). All five in the "
-                "same rounds",
+                "page of a plain two-page st.navigation app, loaded at its path (/floor), for information. All five in "
+                "the same rounds",
             )
             interactions = bench_interactions(models, args.rounds, Path(scratch))
             report.update(

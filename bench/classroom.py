@@ -72,13 +72,13 @@ def main() -> None:
     if not 1 <= args.sessions <= MAX_SESSIONS or args.waves < 1:
         parser.exit(2, f"classroom.py: error: --sessions must be 1-{MAX_SESSIONS} and --waves at least 1\n")
 
-    from app_helpers import APP_PATH, streamlit_server
+    from app_helpers import server_entry, streamlit_server
 
     times: dict[str, list[float]] = {"A": [], "B": []}
     fewest_charts = {"A": 10**9, "B": 10**9}
     with (
-        streamlit_server(args.models_dir, app_path=APP_PATH) as a_url,
-        streamlit_server(args.models_dir, app_path=args.variant.resolve() / "viz_app" / "app.py") as b_url,
+        streamlit_server(args.models_dir) as a_url,
+        streamlit_server(args.models_dir, app_path=server_entry(args.variant.resolve())) as b_url,
     ):
         urls = {"A": a_url, "B": b_url}
         for url in urls.values():  # warm-up: models loaded, the sentence traced, caches filled

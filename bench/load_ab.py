@@ -31,7 +31,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 def measure(models: Path, variant: Path, path: str, rounds: int, charts: dict[str, int]) -> dict[str, list[float]]:
     """Seconds to the last chart drawn for the floor, A and B, one load of each per counted round."""
     from app import FLOOR_APP
-    from app_helpers import APP_PATH, VIEWPORT, charts_drawn_at, install_chart_timer, launch_chromium, streamlit_server
+    from app_helpers import (
+        VIEWPORT,
+        charts_drawn_at,
+        install_chart_timer,
+        launch_chromium,
+        server_entry,
+        streamlit_server,
+    )
     from playwright.sync_api import sync_playwright
 
     times: dict[str, list[float]] = {"floor": [], "A": [], "B": []}
@@ -40,8 +47,8 @@ def measure(models: Path, variant: Path, path: str, rounds: int, charts: dict[st
         floor_app.write_text(FLOOR_APP, encoding="utf-8")
         with (
             streamlit_server(models, app_path=floor_app) as floor_url,
-            streamlit_server(models, app_path=APP_PATH) as a_url,
-            streamlit_server(models, app_path=variant / "viz_app" / "app.py") as b_url,
+            streamlit_server(models) as a_url,
+            streamlit_server(models, app_path=server_entry(variant)) as b_url,
             sync_playwright() as playwright,
         ):
             browser = launch_chromium(playwright)

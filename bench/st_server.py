@@ -1,4 +1,4 @@
-"""Start and stop `streamlit run viz_app/app.py` for the benchmarks, and read a server's memory and CPU from /proc."""
+"""Start and stop `streamlit run viz_app/serve.py` for the benchmarks, and read a server's memory and CPU from /proc."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ for folder in (ROOT, ROOT / "tests"):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
-from app_helpers import APP_PATH, STREAMLIT, free_port, wait_healthy  # noqa: E402
+from app_helpers import SERVER_PATH, STREAMLIT, free_port, wait_healthy  # noqa: E402
 
 from viz_app.settings import MODELS_DIR_ENV  # noqa: E402
 
@@ -41,7 +41,7 @@ def server_command(port: int, address: str = "127.0.0.1") -> list[str]:
     return [
         str(STREAMLIT),
         "run",
-        str(APP_PATH),
+        str(SERVER_PATH),
         "--server.headless",
         "true",
         "--server.port",

@@ -2,7 +2,7 @@
 
     .venv/bin/python deploy/replicas.py [--replicas 2] [--port 8080] [--models-dir pretrained] [--first-port 8601]
 
-Each replica is a plain `streamlit run viz_app/app.py` on its own port, with the repository's .streamlit/config.toml.
+Each replica is a plain `streamlit run viz_app/serve.py` on its own port, with the repository's .streamlit/config.toml.
 They share one cookie secret (Streamlit signs its XSRF cookie with it), so a cookie issued by one replica is still
 valid on another. nginx (deploy/nginx.conf.template) keeps each browser on one replica with a cookie and upgrades
 the websocket. Runs until Ctrl-C or SIGTERM, then stops nginx and every replica it started, by pid.
@@ -94,7 +94,7 @@ def replica_command(port: int) -> list[str]:
     return [
         str(STREAMLIT),
         "run",
-        str(ROOT / "viz_app" / "app.py"),
+        str(ROOT / "viz_app" / "serve.py"),
         "--server.headless",
         "true",
         "--server.address",

@@ -25,8 +25,10 @@ from tiny_models import make_tiny_pretrained  # noqa: E402
 from model.data.checkpoint import load_pretrained  # noqa: E402
 from model.data.corpus import load_pairs  # noqa: E402
 from model.data.token_stats import count_tokens, write_token_stats  # noqa: E402
+from viz_app import pages  # noqa: E402
 
-APP_PATH = ROOT / "viz_app" / "app.py"
+APP_PATH = ROOT / "viz_app" / "app.py"  # the app's script (what AppTest runs)
+SERVER_PATH = ROOT / "viz_app" / "serve.py"  # what `streamlit run` serves (`make app`): the script behind st.App
 STREAMLIT = ROOT / ".venv" / "bin" / "streamlit"
 CHROMIUM = Path("/usr/bin/chromium")
 VIEWPORT = {"width": 1400, "height": 900}  # a laptop-sized window for every browser test and benchmark
@@ -40,16 +42,7 @@ CHROMIUM_ARGS = [
 ]
 TINY_MODEL_NAME = "tiny-en-de"
 # Page file stem -> URL path given by st.navigation (the default page is served at "/").
-PAGES = {
-    "overview": "",
-    "translate": "translate",
-    "embeddings": "embeddings",
-    "positional": "positional",
-    "attention": "attention",
-    "decoding": "decoding",
-    "residual": "residual",
-    "heads": "heads",
-}
+PAGES = {page.name: pages.url_path(page) for page in pages.PAGES}
 
 
 def build_models_dir(root: Path) -> Path:
@@ -97,10 +90,19 @@ def wait_healthy(base_url: str, process: subprocess.Popen, timeout: float = 60.0
     raise TimeoutError(f"streamlit did not answer {base_url}/_stcore/health within {timeout:.0f} s")
 
 
+def server_entry(checkout: Path) -> Path:
+    """What `streamlit run` serves in a checkout of the project: viz_app/serve.py, or viz_app/app.py in one from
+    before serve.py existed (bench/load_ab.py and bench/classroom.py compare against such checkouts)."""
+    served = checkout / "viz_app" / "serve.py"
+    return served if served.is_file() else checkout / "viz_app" / "app.py"
+
+
 @contextmanager
-def streamlit_server(models: Path, log_path: Path | None = None, app_path: Path = APP_PATH) -> Iterator[str]:
-    """Run `streamlit run viz_app/app.py` (or app_path) headless on a free port; yields the base URL; stops it by
-    its pid."""
+def streamlit_server(
+    models: Path, log_path: Path | None = None, app_path: Path = SERVER_PATH, base_path: str = ""
+) -> Iterator[str]:
+    """Run `streamlit run viz_app/serve.py` (or app_path) headless on a free port; yields the base URL (ending in
+    /base_path when one is given, Streamlit's server.baseUrlPath); stops it by its pid."""
     from viz_app.settings import MODELS_DIR_ENV
 
     port = free_port()
@@ -119,10 +121,12 @@ def streamlit_server(models: Path, log_path: Path | None = None, app_path: Path 
         "false",
         "--server.fileWatcherType",
         "none",
+        "--server.baseUrlPath",
+        base_path,
     ]
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = f"http://127.0.0.1:{port}" + (f"/{base_path}" if base_path else "")
     try:
         wait_healthy(base_url, process)
         yield base_url

@@ -24,7 +24,7 @@ import plotly.io  # noqa: E402
 import streamlit as st  # noqa: E402
 
 import viz_app.figures  # noqa: E402
-from viz_app import analysis, clicks, context, links, resources, sidebar, ui  # noqa: E402
+from viz_app import analysis, clicks, context, links, pages, resources, sidebar, ui  # noqa: E402
 
 PRELOADED = (numpy, pandas, plotly.io, go.Bar, go.Figure, go.Heatmap, go.Scatter, analysis, clicks, context, links, ui)
 # every figure module, imported here before any session's thread runs a page (see the comment above)
@@ -40,14 +40,14 @@ resources.configure_torch()
 
 navigation = st.navigation(
     [
-        st.Page(VIEWS / "overview.py", title="Overview", icon=":material/account_tree:", default=True),
-        st.Page(VIEWS / "translate.py", title="Translate", icon=":material/translate:"),
-        st.Page(VIEWS / "embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
-        st.Page(VIEWS / "positional.py", title="Positional encoding", icon=":material/waves:"),
-        st.Page(VIEWS / "attention.py", title="Attention", icon=":material/grid_on:"),
-        st.Page(VIEWS / "decoding.py", title="Decoding step by step", icon=":material/skip_next:"),
-        st.Page(VIEWS / "residual.py", title="Residual stream", icon=":material/stacks:"),
-        st.Page(VIEWS / "heads.py", title="Head lab", icon=":material/science:"),
+        st.Page(
+            VIEWS / f"{page.name}.py",
+            title=page.title,
+            icon=page.icon,
+            url_path=page.name,
+            default=page == pages.DEFAULT,
+        )
+        for page in pages.PAGES
     ]
 )
 links.restore(st.query_params, st.session_state)
