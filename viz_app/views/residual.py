@@ -77,10 +77,10 @@ st.dataframe(table.style.format(precision=4), width="stretch")
 norm_what = "the sum x + Sublayer(x)" if post else "the stream x arriving at the sub-layer"
 st.caption(
     f"LayerNorm takes {norm_what}, subtracts the mean of its {config.d_model} entries and divides by "
-    f"√(variance + ε), ε = {config.layer_norm_eps:g}: the standardised vector has mean 0 and variance "
-    "variance / (variance + ε), which is 1 to a few decimals. Then it multiplies each entry by a learned gain "
-    "and adds a learned bias (one of each per dimension), which is why its output's mean and variance are not "
-    "exactly 0 and 1."
+    f"√(v + ε), where v is their variance and ε = {config.layer_norm_eps:g}: the standardised vector has mean 0 "
+    "and variance v / (v + ε), below 1 and within a thousandth of it once v is above 1000 ε (the table's "
+    "standardised row). Then it multiplies each entry by a learned gain and adds a learned bias (one of each per "
+    "dimension), which is why its output's mean and variance are not exactly 0 and 1."
 )
 
 names, vectors = [], []
