@@ -52,7 +52,7 @@ def page_routes(base: str, document: str) -> list[Route]:
     async def page(_request: Request) -> HTMLResponse:
         return HTMLResponse(document, headers={"Cache-Control": "no-cache"})
 
-    return [Route(base + pages.url_path(each), page, methods=["GET"]) for each in pages.PAGES if pages.url_path(each)]
+    return [Route(base + pages.url_path(each), page, methods=["GET"]) for each in pages.PAGES if each != pages.DEFAULT]
 
 
 BASE = base_path(config.get_option("server.baseUrlPath"))
