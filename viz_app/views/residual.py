@@ -132,7 +132,7 @@ ui.chart(
         relu_share_heatmap,
         stream.relu_off_share,
         view.labels,
-        title=f"Share of feed-forward units at 0, {side}",
+        title=f"Share of feed-forward units the ReLU sets to 0, {side}",
         side=side,
     ),
     f"The feed-forward block is FFN(x) = max(0, x W1 + b1) W2 + b2, applied to each position on its own: "
